@@ -1,0 +1,362 @@
+"""The import service: one all-or-nothing transaction, streamed in batches.
+
+Used by the `import_comparisons` command and by the REST API. Memory is bounded by the batch size,
+not by the file: records are validated and written batch by batch inside one transaction, and the
+transaction is rolled back at the end if any line was bad, so a failed import writes nothing.
+Duplicates across batches are found in the database: the project row is locked for the import,
+so any comparison of the project with an id above the pre-import maximum was written by this import.
+"""
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotator.dataio.bulk import ids_reserve, rows_insert
+from annotator.dataio.formats import Parsed, ReadOptions, read_items
+from annotator.dataio.records import ComparisonRecord, LineError, record_from_native
+from annotator.labels import ASPECTS, LabelSource
+from annotator.models import Comparison, HumanLabel, Project
+from scoring.models import LMLabel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    skipped: int = 0
+    updated: int = 0
+    human_labels: int = 0
+    lm_labels: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "skipped": self.skipped,
+            "updated": self.updated,
+            "human_labels": self.human_labels,
+            "lm_labels": self.lm_labels,
+        }
+
+
+@dataclass
+class ImportFailed(Exception):
+    """The import wrote nothing. `errors` lists the first problems; `error_count` counts all."""
+
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0
+
+    def __str__(self) -> str:
+        lines = [str(e) for e in self.errors]
+        hidden = self.error_count - len(self.errors)
+        if hidden > 0:
+            lines.append(f"... and {hidden} more errors")
+        lines.append(f"import failed with {self.error_count} errors; nothing was written")
+        return "\n".join(lines)
+
+
+class _Rollback(Exception):
+    pass
+
+
+HUMAN_COLUMNS = (
+    "comparison_id",
+    "annotator_name",
+    "annotator_type",
+    "overall_choice",
+    "overall_strength",
+    *(f"{a}_{part}" for a in ASPECTS for part in ("choice", "strength")),
+    "confidence",
+    "reasons",
+    "rationale",
+    "time_spent_s",
+    "shown_order",
+    "guidelines_version",
+    "source",
+    "created_at",
+)
+LM_COLUMNS = (
+    "comparison_id",
+    "judge_name",
+    "judge_version",
+    "choice",
+    "strength",
+    "p_a",
+    "p_a_ab",
+    "p_a_ba",
+    "position_consistent",
+    "rationale",
+    "raw_output",
+    "source",
+    "created_at",
+)
+COMPARISON_COLUMNS = (
+    "id",
+    "project_id",
+    "external_id",
+    "prompt",
+    "response_a",
+    "response_b",
+    "model_a",
+    "model_b",
+    "metadata",
+    "content_hash",
+    "route",
+    "is_gold",
+    "gold_choice",
+    "created_at",
+)
+
+
+class _ErrorLog:
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.listed: list[LineError] = []
+        self.count = 0
+
+    def add(self, error: LineError) -> None:
+        self.count += 1
+        if len(self.listed) < self.limit:
+            self.listed.append(error)
+
+
+def comparisons_import(
+    *,
+    project: Project,
+    stream: BinaryIO,
+    source_name: str,
+    fmt: str = "native",
+    update: bool = False,
+    options: ReadOptions | None = None,
+    path: Path | None = None,
+) -> ImportSummary:
+    """Import comparisons (and their labels) from `stream` into `project`, all or nothing.
+
+    Existing comparisons (same external_id) are skipped; with different content they are an error
+    unless `update`, which rewrites them and replaces their imported labels of the same annotator
+    or judge version. Raises ImportFailed listing every bad line; then nothing is written.
+    """
+    options = options or ReadOptions()
+    items = read_items(stream, fmt=fmt, source=source_name, options=options, path=path)
+    errors = _ErrorLog(settings.IMPORT_MAX_ERRORS_LISTED)
+    summary = ImportSummary()
+    try:
+        with transaction.atomic():
+            locked = Project.objects.select_for_update().get(pk=project.pk)
+            watermark = (
+                Comparison.objects.filter(project=locked).aggregate(top=Max("id"))["top"] or 0
+            )
+            for batch in _batches(_validated(items, errors), settings.IMPORT_BATCH_SIZE):
+                _write_batch(locked, batch, watermark, update, summary, errors)
+            if errors.count:
+                raise _Rollback
+    except _Rollback:
+        raise ImportFailed(errors.listed, errors.count) from None
+    logger.info("import into %s from %s: %s", project.slug, source_name, summary.as_dict())
+    return summary
+
+
+def _validated(
+    items: Iterable[Parsed], errors: _ErrorLog
+) -> Iterator[tuple[str, int | str, ComparisonRecord]]:
+    for item in items:
+        problems = item.errors
+        record = None
+        if not problems:
+            record, problems = record_from_native(item.obj)
+        for problem in problems:
+            errors.add(LineError(item.source, item.line, problem.field, problem.problem))
+        if record is not None:
+            yield item.source, item.line, record
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write_batch(
+    project: Project,
+    batch: list[tuple[str, int | str, ComparisonRecord]],
+    watermark: int,
+    update: bool,
+    summary: ImportSummary,
+    errors: _ErrorLog,
+) -> None:
+    first_line: dict[str, int | str] = {}
+    unique = []
+    for source, line, record in batch:
+        if record.external_id in first_line:
+            errors.add(
+                LineError(
+                    source,
+                    line,
+                    "external_id",
+                    f"{record.external_id!r} already appears on line "
+                    f"{first_line[record.external_id]}",
+                )
+            )
+            continue
+        first_line[record.external_id] = line
+        unique.append((source, line, record))
+
+    existing = {
+        external_id: (pk, digest)
+        for pk, external_id, digest in Comparison.objects.filter(
+            project=project, external_id__in=list(first_line)
+        ).values_list("id", "external_id", "content_hash")
+    }
+    new, changed = [], []
+    for source, line, record in unique:
+        found = existing.get(record.external_id)
+        if found is None:
+            new.append(record)
+        elif found[0] > watermark:
+            errors.add(
+                LineError(
+                    source,
+                    line,
+                    "external_id",
+                    f"{record.external_id!r} appears earlier in the file",
+                )
+            )
+        elif update:
+            changed.append((found[0], record))
+        elif found[1] != record.content_hash:
+            errors.add(
+                LineError(
+                    source,
+                    line,
+                    "external_id",
+                    f"{record.external_id!r} already exists with different content "
+                    "(use --update to replace it)",
+                )
+            )
+        else:
+            summary.skipped += 1
+    # Rows are written even after an error (the transaction rolls back at the end), so that
+    # duplicates later in a bad file are still found and listed.
+    now = timezone.now()
+    ids = ids_reserve(Comparison, len(new))
+    rows_insert(
+        Comparison,
+        COMPARISON_COLUMNS,
+        (
+            (
+                pk,
+                project.pk,
+                r.external_id,
+                r.prompt,
+                r.response_a,
+                r.response_b,
+                r.model_a,
+                r.model_b,
+                r.metadata,
+                r.content_hash,
+                r.route or project.default_route,
+                r.gold is not None,
+                r.gold,
+                now,
+            )
+            for pk, r in zip(ids, new, strict=True)
+        ),
+    )
+    summary.created += len(new)
+    labelled = list(zip(ids, new, strict=True))
+    for pk, record in changed:
+        _update_comparison(project, pk, record)
+        labelled.append((pk, record))
+    summary.updated += len(changed)
+
+    summary.human_labels += rows_insert(
+        HumanLabel,
+        HUMAN_COLUMNS,
+        (_human_row(pk, label, now) for pk, record in labelled for label in record.human_labels),
+    )
+    summary.lm_labels += rows_insert(
+        LMLabel,
+        LM_COLUMNS,
+        (_lm_row(pk, label, now) for pk, record in labelled for label in record.lm_labels),
+    )
+
+
+def _update_comparison(project: Project, pk: int, record: ComparisonRecord) -> None:
+    fields = {
+        "prompt": record.prompt,
+        "response_a": record.response_a,
+        "response_b": record.response_b,
+        "model_a": record.model_a,
+        "model_b": record.model_b,
+        "metadata": record.metadata,
+        "content_hash": record.content_hash,
+        "is_gold": record.gold is not None,
+        "gold_choice": record.gold,
+    }
+    if record.route:
+        fields["route"] = record.route
+    Comparison.objects.filter(pk=pk).update(**fields)
+    HumanLabel.objects.filter(
+        comparison_id=pk,
+        source=LabelSource.IMPORTED,
+        annotator_name__in=[label.annotator for label in record.human_labels],
+    ).delete()
+    for label in record.lm_labels:
+        LMLabel.objects.filter(
+            comparison_id=pk, judge_name=label.judge, judge_version=label.judge_version
+        ).delete()
+
+
+def _human_row(pk, label, now) -> tuple:
+    judgements = label.judgements
+    aspect_values = []
+    for aspect in ASPECTS:
+        judgement = judgements[aspect]
+        aspect_values += [judgement.choice, judgement.strength] if judgement else [None, None]
+    overall = judgements["overall"]
+    return (
+        pk,
+        label.annotator,
+        label.annotator_type,
+        overall.choice,
+        overall.strength,
+        *aspect_values,
+        label.confidence,
+        label.reasons,
+        label.rationale,
+        label.time_spent_s,
+        label.shown_order,
+        label.guidelines_version,
+        LabelSource.IMPORTED,
+        label.created_at or now,
+    )
+
+
+def _lm_row(pk, label, now) -> tuple:
+    return (
+        pk,
+        label.judge,
+        label.judge_version,
+        label.judgement.choice,
+        label.judgement.strength,
+        label.p_a,
+        label.p_a_ab,
+        label.p_a_ba,
+        label.position_consistent,
+        label.rationale,
+        label.raw_output,
+        LabelSource.IMPORTED,
+        label.created_at or now,
+    )

@@ -1,0 +1,439 @@
+"""Validation of one comparison in the native format into typed records.
+
+Every format reader turns its input into the native shape (a dict), and `record_from_native`
+checks it. Problems are collected per field (a line may have several), never raised one at a time,
+so that an import can list every error of a file.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from annotator.labels import (
+    ASPECTS,
+    AnnotatorType,
+    Choice,
+    Judgement,
+    LabelSource,
+    ShownOrder,
+    confidence_parse,
+    label_parse,
+)
+from annotator.models import Route
+
+MAX_EXTERNAL_ID = 255
+NUL_PROBLEM = "contains a NUL character (\\u0000), which the database cannot store"
+MAX_NAME = 200
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """An error located in an input file, printed as `FILE:LINE: field: problem`."""
+
+    source: str
+    line: int | str
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.field}: {self.problem}"
+
+
+@dataclass(slots=True)
+class HumanLabelRecord:
+    annotator: str
+    annotator_type: str
+    judgements: dict[str, Judgement | None]
+    confidence: str | None
+    reasons: list[str]
+    rationale: str
+    time_spent_s: float | None
+    shown_order: str | None
+    guidelines_version: int | None
+    created_at: datetime | None
+
+
+@dataclass(slots=True)
+class LMLabelRecord:
+    judge: str
+    judge_version: str
+    judgement: Judgement
+    p_a: float | None
+    p_a_ab: float | None
+    p_a_ba: float | None
+    position_consistent: bool | None
+    rationale: str
+    raw_output: Any
+    created_at: datetime | None
+
+
+@dataclass(slots=True)
+class ComparisonRecord:
+    external_id: str
+    prompt: str
+    response_a: str
+    response_b: str
+    model_a: str = ""
+    model_b: str = ""
+    metadata: dict = field(default_factory=dict)
+    route: str | None = None
+    gold: str | None = None
+    human_labels: list[HumanLabelRecord] = field(default_factory=list)
+    lm_labels: list[LMLabelRecord] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.prompt, self.response_a, self.response_b)
+
+
+def content_hash(prompt: str, response_a: str, response_b: str) -> str:
+    digest = hashlib.sha256()
+    for part in (prompt, response_a, response_b):
+        data = part.encode("utf-8", "surrogatepass")
+        # Length-prefixed, so that moving text between fields changes the hash.
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class _Checker:
+    """Reads typed fields out of a dict, recording problems instead of raising."""
+
+    def __init__(self, obj: dict, prefix: str, errors: list[FieldError]):
+        self.obj = obj
+        self.prefix = prefix
+        self.errors = errors
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def fail(self, key: str, problem: str) -> None:
+        self.errors.append(FieldError(self.name(key), problem))
+
+    def unknown_keys(self, allowed: frozenset[str]) -> None:
+        extra = sorted(set(self.obj) - allowed)
+        for key in extra:
+            self.fail(key, f"unknown field; allowed fields are {', '.join(sorted(allowed))}")
+
+    def text(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        blank_ok: bool = False,
+        max_length: int | None = None,
+    ) -> str:
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                self.fail(key, "missing" if key not in self.obj else "must not be null")
+            return ""
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string, not {_type_name(value)}")
+            return ""
+        if required and not (value if blank_ok else value.strip()):
+            self.fail(key, "must not be empty")
+        if "\x00" in value:
+            self.fail(key, NUL_PROBLEM)
+        if max_length is not None and len(value) > max_length:
+            self.fail(key, f"is {len(value)} characters long; the limit is {max_length}")
+        return value
+
+    def number(self, key: str, *, low: float | None = None, high: float | None = None):
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(key, f"must be a number, not {_type_name(value)}")
+            return None
+        if value != value:  # NaN
+            self.fail(key, "must be a number, not NaN")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.fail(key, f"{value} is outside [{low}, {high}]")
+            return None
+        return float(value)
+
+    def integer(self, key: str, *, low: int) -> int | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be an integer, not {_type_name(value)}")
+            return None
+        if value < low:
+            self.fail(key, f"must be at least {low}")
+            return None
+        return value
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.obj.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.fail(key, f"must be true, false or null, not {_type_name(value)}")
+        return None
+
+    def choice(self, key: str, allowed: list[str], *, default: str | None = None) -> str | None:
+        value = self.obj.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or value not in allowed:
+            self.fail(key, f"{value!r} is not one of {', '.join(allowed)}")
+            return default
+        return value
+
+    def label(self, key: str, *, required: bool = False) -> Judgement | None:
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                self.fail(key, "missing" if key not in self.obj else "must not be null")
+            return None
+        if not isinstance(value, str):
+            self.fail(key, f"must be a label string, not {_type_name(value)}")
+            return None
+        try:
+            return label_parse(value)
+        except ValueError as exc:
+            self.fail(key, str(exc))
+            return None
+
+    def timestamp(self, key: str) -> datetime | None:
+        value = self.obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(key, f"must be an ISO 8601 string, not {_type_name(value)}")
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(key, f"{value!r} is not an ISO 8601 timestamp")
+            return None
+        if parsed.tzinfo is None:
+            self.fail(key, f"{value!r} has no time zone (add Z or +00:00)")
+            return None
+        return parsed
+
+    def list_of_objects(self, key: str) -> list[dict]:
+        value = self.obj.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(key, f"must be a list, not {_type_name(value)}")
+            return []
+        out = []
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                out.append(item)
+            else:
+                self.errors.append(
+                    FieldError(
+                        f"{self.name(key)}[{index}]", f"must be an object, not {_type_name(item)}"
+                    )
+                )
+        return out
+
+
+def _has_nul(value: Any) -> bool:
+    return value is not None and b"\\u0000" in orjson.dumps(value)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+COMPARISON_FIELDS = frozenset(
+    {
+        "external_id",
+        "prompt",
+        "response_a",
+        "response_b",
+        "model_a",
+        "model_b",
+        "metadata",
+        "route",
+        "gold",
+        "human_labels",
+        "lm_labels",
+    }
+)
+HUMAN_LABEL_FIELDS = frozenset(
+    {
+        "annotator",
+        "annotator_type",
+        "overall",
+        *ASPECTS,
+        "confidence",
+        "reasons",
+        "rationale",
+        "time_spent_s",
+        "shown_order",
+        "guidelines_version",
+        "source",
+        "created_at",
+    }
+)
+LM_LABEL_FIELDS = frozenset(
+    {
+        "judge",
+        "judge_version",
+        "overall",
+        "p_a",
+        "p_a_ab",
+        "p_a_ba",
+        "position_consistent",
+        "rationale",
+        "raw_output",
+        "source",
+        "created_at",
+    }
+)
+
+
+def record_from_native(obj: Any) -> tuple[ComparisonRecord | None, list[FieldError]]:
+    """Validate one native-format object. Returns the record, or None and every problem found."""
+    errors: list[FieldError] = []
+    if not isinstance(obj, dict):
+        return None, [FieldError("(line)", f"must be a JSON object, not {_type_name(obj)}")]
+    check = _Checker(obj, "", errors)
+    check.unknown_keys(COMPARISON_FIELDS)
+    record = ComparisonRecord(
+        external_id=check.text("external_id", required=True, max_length=MAX_EXTERNAL_ID),
+        prompt=check.text("prompt", required=True),
+        # A whitespace-only response is real data (HH-RLHF's silent refusals); "" is not.
+        response_a=check.text("response_a", required=True, blank_ok=True),
+        response_b=check.text("response_b", required=True, blank_ok=True),
+        model_a=check.text("model_a", max_length=MAX_NAME),
+        model_b=check.text("model_b", max_length=MAX_NAME),
+        route=check.choice("route", Route.values),
+    )
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        check.fail("metadata", f"must be an object, not {_type_name(metadata)}")
+    elif _has_nul(metadata):
+        check.fail("metadata", NUL_PROBLEM)
+    else:
+        record.metadata = metadata or {}
+    gold = check.label("gold")
+    record.gold = gold.choice if gold else None
+
+    seen_annotators: set[str] = set()
+    for index, item in enumerate(check.list_of_objects("human_labels")):
+        label = _human_label(_Checker(item, f"human_labels[{index}].", errors))
+        if label is None:
+            continue
+        if label.annotator in seen_annotators:
+            errors.append(
+                FieldError(
+                    f"human_labels[{index}].annotator",
+                    f"{label.annotator!r} labels this comparison twice",
+                )
+            )
+        seen_annotators.add(label.annotator)
+        record.human_labels.append(label)
+
+    seen_judges: set[tuple[str, str]] = set()
+    for index, item in enumerate(check.list_of_objects("lm_labels")):
+        label = _lm_label(_Checker(item, f"lm_labels[{index}].", errors))
+        if label is None:
+            continue
+        key = (label.judge, label.judge_version)
+        if key in seen_judges:
+            errors.append(
+                FieldError(
+                    f"lm_labels[{index}].judge",
+                    f"judge {label.judge!r} version {label.judge_version!r} appears twice",
+                )
+            )
+        seen_judges.add(key)
+        record.lm_labels.append(label)
+
+    return (None, errors) if errors else (record, errors)
+
+
+def _human_label(check: _Checker) -> HumanLabelRecord | None:
+    before = len(check.errors)
+    check.unknown_keys(HUMAN_LABEL_FIELDS)
+    annotator = check.text("annotator", required=True, max_length=MAX_NAME)
+    judgements = {"overall": check.label("overall", required=True)}
+    for aspect in ASPECTS:
+        judgements[aspect] = check.label(aspect)
+    confidence = None
+    if check.obj.get("confidence") is not None:
+        raw = check.obj["confidence"]
+        if not isinstance(raw, str):
+            check.fail("confidence", f"must be a string, not {_type_name(raw)}")
+        else:
+            try:
+                confidence = confidence_parse(raw)
+            except ValueError as exc:
+                check.fail("confidence", str(exc))
+    reasons = check.obj.get("reasons")
+    if reasons is None:
+        reasons = []
+    elif not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        check.fail("reasons", "must be a list of strings")
+        reasons = []
+    elif _has_nul(reasons):
+        check.fail("reasons", NUL_PROBLEM)
+    check.choice("source", LabelSource.values)
+    label = HumanLabelRecord(
+        annotator=annotator,
+        annotator_type=check.choice(
+            "annotator_type", AnnotatorType.values, default=AnnotatorType.NORMAL
+        ),
+        judgements=judgements,
+        confidence=confidence,
+        reasons=reasons,
+        rationale=check.text("rationale"),
+        time_spent_s=check.number("time_spent_s", low=0),
+        shown_order=check.choice("shown_order", ShownOrder.values),
+        guidelines_version=check.integer("guidelines_version", low=1),
+        created_at=check.timestamp("created_at"),
+    )
+    return None if len(check.errors) > before else label
+
+
+def _lm_label(check: _Checker) -> LMLabelRecord | None:
+    before = len(check.errors)
+    check.unknown_keys(LM_LABEL_FIELDS)
+    check.choice("source", LabelSource.values)
+    label = LMLabelRecord(
+        judge=check.text("judge", required=True, max_length=MAX_NAME),
+        judge_version=check.text("judge_version", max_length=MAX_NAME),
+        judgement=check.label("overall", required=True),
+        p_a=check.number("p_a", low=0, high=1),
+        p_a_ab=check.number("p_a_ab", low=0, high=1),
+        p_a_ba=check.number("p_a_ba", low=0, high=1),
+        position_consistent=check.boolean("position_consistent"),
+        rationale=check.text("rationale"),
+        raw_output=check.obj.get("raw_output") or {},
+        created_at=check.timestamp("created_at"),
+    )
+    if _has_nul(label.raw_output):
+        check.fail("raw_output", NUL_PROBLEM)
+    if label.judgement is not None and label.p_a is not None:
+        implied = Choice.A if label.p_a > 0.5 else Choice.B if label.p_a < 0.5 else None
+        if implied is not None and label.judgement.choice not in (implied, Choice.TIE):
+            check.fail(
+                "overall",
+                f"{label.judgement.choice!r} contradicts p_a={label.p_a} (which favours {implied})",
+            )
+    return None if len(check.errors) > before else label

@@ -1,0 +1,299 @@
+"""Projects, their members, the comparisons to label and the human labels.
+
+Every invariant is a database constraint; business rules live in services, never in `save()`.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.labels import (
+    ASPECTS,
+    AnnotatorType,
+    Choice,
+    Confidence,
+    LabelSource,
+    ShownOrder,
+    Strength,
+)
+
+
+class Route(models.TextChoices):
+    PENDING = "pending", "Pending (not routed yet)"
+    HUMAN = "human", "Human"
+    LM = "lm", "LM judge"
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Project admin"
+    ANNOTATOR = "annotator", "Annotator"
+    VIEWER = "viewer", "Viewer"
+
+
+def _in(field: str, choices: type[models.TextChoices], *, nullable: bool = False) -> Q:
+    condition = Q(**{f"{field}__in": choices.values})
+    if nullable:
+        condition |= Q(**{f"{field}__isnull": True})
+    return condition
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    guidelines_version = models.PositiveIntegerField(
+        default=1, help_text="Incremented whenever the guidelines change; stored on each label."
+    )
+    labels_per_item = models.PositiveSmallIntegerField(
+        default=3, help_text="Human labels wanted per human-routed comparison."
+    )
+    ask_helpful = models.BooleanField(default=False)
+    ask_truthful = models.BooleanField(default=False)
+    ask_harmless = models.BooleanField(default=False)
+    default_route = models.CharField(
+        max_length=10,
+        choices=Route.choices,
+        default=Route.PENDING,
+        help_text="Route given to newly imported comparisons until the router decides.",
+    )
+    primary_judge = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Judge name whose LM labels are final where no human labelled. "
+        "Empty: the judge with the most labels in the project.",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(labels_per_item__gte=1), name="project_labels_per_item_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(guidelines_version__gte=1), name="project_guidelines_version_positive"
+            ),
+            models.CheckConstraint(
+                condition=_in("default_route", Route), name="project_default_route_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def asked_aspects(self) -> tuple[str, ...]:
+        return ("overall", *(a for a in ASPECTS if getattr(self, f"ask_{a}")))
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANNOTATOR)
+    annotator_type = models.CharField(
+        max_length=10, choices=AnnotatorType.choices, default=AnnotatorType.NORMAL
+    )
+    subjects = models.JSONField(
+        default=list, blank=True, help_text="Subjects an expert annotator is matched to."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=_in("role", Role), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=_in("annotator_type", AnnotatorType),
+                name="membership_annotator_type_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class Comparison(models.Model):
+    """One labelling unit: a prompt and two responses (never called "task": Celery owns it)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    external_id = models.CharField(max_length=255)
+    prompt = models.TextField()
+    response_a = models.TextField()
+    response_b = models.TextField()
+    model_a = models.CharField(max_length=200, blank=True)
+    model_b = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of prompt, response A and response B."
+    )
+    route = models.CharField(max_length=10, choices=Route.choices, default=Route.PENDING)
+    is_gold = models.BooleanField(default=False, help_text="Known answer, for quality control.")
+    gold_choice = models.CharField(max_length=3, choices=Choice.choices, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="comparison_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_id=""), name="comparison_external_id_not_empty"
+            ),
+            models.CheckConstraint(condition=_in("route", Route), name="comparison_route_valid"),
+            models.CheckConstraint(
+                condition=_in("gold_choice", Choice, nullable=True),
+                name="comparison_gold_choice_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_gold=False) | Q(gold_choice__isnull=False),
+                name="comparison_gold_has_answer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "route"], name="comparison_project_route"),
+            models.Index(fields=["project", "content_hash"], name="comparison_project_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.external_id}"
+
+
+def _judgement_constraints(prefix: str, aspect: str, *, required: bool) -> list:
+    choice, strength = f"{aspect}_choice", f"{aspect}_strength"
+    rules = [
+        models.CheckConstraint(
+            condition=_in(choice, Choice, nullable=not required),
+            name=f"{prefix}_{aspect}_choice_valid",
+        ),
+        models.CheckConstraint(
+            condition=_in(strength, Strength, nullable=not required),
+            name=f"{prefix}_{aspect}_strength_valid",
+        ),
+        models.CheckConstraint(
+            condition=~Q(**{choice: Choice.TIE}) | Q(**{strength: Strength.UNKNOWN}),
+            name=f"{prefix}_{aspect}_tie_has_no_strength",
+        ),
+    ]
+    if not required:
+        rules.append(
+            models.CheckConstraint(
+                condition=Q(**{f"{choice}__isnull": True, f"{strength}__isnull": True})
+                | Q(**{f"{choice}__isnull": False, f"{strength}__isnull": False}),
+                name=f"{prefix}_{aspect}_choice_strength_together",
+            )
+        )
+    return rules
+
+
+class HumanLabel(models.Model):
+    """One annotator's judgement of one comparison, always in canonical A/B terms."""
+
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.CASCADE, related_name="human_labels"
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="human_labels",
+    )
+    annotator_name = models.CharField(
+        max_length=200, blank=True, help_text="Who gave an imported label (no platform user)."
+    )
+    annotator_type = models.CharField(
+        max_length=10, choices=AnnotatorType.choices, default=AnnotatorType.NORMAL
+    )
+    overall_choice = models.CharField(max_length=3, choices=Choice.choices)
+    overall_strength = models.CharField(max_length=10, choices=Strength.choices)
+    helpful_choice = models.CharField(max_length=3, choices=Choice.choices, null=True, blank=True)
+    helpful_strength = models.CharField(
+        max_length=10, choices=Strength.choices, null=True, blank=True
+    )
+    truthful_choice = models.CharField(max_length=3, choices=Choice.choices, null=True, blank=True)
+    truthful_strength = models.CharField(
+        max_length=10, choices=Strength.choices, null=True, blank=True
+    )
+    harmless_choice = models.CharField(max_length=3, choices=Choice.choices, null=True, blank=True)
+    harmless_strength = models.CharField(
+        max_length=10, choices=Strength.choices, null=True, blank=True
+    )
+    confidence = models.CharField(max_length=10, choices=Confidence.choices, null=True, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    rationale = models.TextField(blank=True)
+    time_spent_s = models.FloatField(null=True, blank=True)
+    shown_order = models.CharField(
+        max_length=2,
+        choices=ShownOrder.choices,
+        null=True,
+        blank=True,
+        help_text="Left/right order the annotator saw; unknown for imported labels.",
+    )
+    guidelines_version = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(
+        max_length=10, choices=LabelSource.choices, default=LabelSource.PLATFORM
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "annotator"],
+                condition=Q(annotator__isnull=False),
+                name="humanlabel_one_per_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["comparison", "annotator_name"],
+                condition=~Q(annotator_name=""),
+                name="humanlabel_one_per_annotator_name",
+            ),
+            models.CheckConstraint(
+                condition=Q(source=LabelSource.PLATFORM, annotator__isnull=False)
+                | Q(source=LabelSource.IMPORTED, annotator__isnull=True) & ~Q(annotator_name=""),
+                name="humanlabel_source_has_annotator",
+            ),
+            models.CheckConstraint(
+                condition=_in("annotator_type", AnnotatorType),
+                name="humanlabel_annotator_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=_in("confidence", Confidence, nullable=True),
+                name="humanlabel_confidence_valid",
+            ),
+            models.CheckConstraint(
+                condition=_in("shown_order", ShownOrder, nullable=True),
+                name="humanlabel_shown_order_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(time_spent_s__isnull=True) | Q(time_spent_s__gte=0),
+                name="humanlabel_time_spent_not_negative",
+            ),
+            *_judgement_constraints("humanlabel", "overall", required=True),
+            *(
+                rule
+                for aspect in ASPECTS
+                for rule in _judgement_constraints("humanlabel", aspect, required=False)
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "created_at"], name="humanlabel_annotator_time"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.annotator_name or str(self.annotator)
+        return f"{self.comparison_id} by {who}: {self.overall_choice}"
+
+    @property
+    def who(self) -> str:
+        return self.annotator_name or (self.annotator.get_username() if self.annotator else "")

@@ -1,0 +1,56 @@
+"""Write operations on projects and members. Each owns its transaction."""
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+
+from annotator.labels import AnnotatorType
+from annotator.models import Membership, Project, Role
+
+User = get_user_model()
+
+
+@transaction.atomic
+def project_create(
+    *, slug: str, name: str = "", description: str = "", guidelines: str = "", **settings
+) -> Project:
+    project = Project(
+        slug=slug, name=name or slug, description=description, guidelines=guidelines, **settings
+    )
+    project.full_clean()
+    project.save()
+    return project
+
+
+@transaction.atomic
+def project_guidelines_update(*, project: Project, guidelines: str) -> Project:
+    """Replace the guidelines; the version goes up only when the text really changes."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    if locked.guidelines != guidelines:
+        Project.objects.filter(pk=locked.pk).update(
+            guidelines=guidelines, guidelines_version=F("guidelines_version") + 1
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def membership_set(
+    *,
+    project: Project,
+    user,
+    role: str = Role.ANNOTATOR,
+    annotator_type: str = AnnotatorType.NORMAL,
+    subjects: list[str] | None = None,
+) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        project=project,
+        user=user,
+        defaults={
+            "role": role,
+            "annotator_type": annotator_type,
+            "subjects": subjects or [],
+            "is_active": True,
+        },
+    )
+    return membership

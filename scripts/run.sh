@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up and run the platform on the embedded default: SQLite and a filesystem Celery broker under
+# var/, so no server is needed. Creates .venv, installs, migrates, seeds the demo project, then
+# runs a Celery worker and the web server until Ctrl-C. Set DATABASE_URL / CELERY_BROKER_URL to
+# use PostgreSQL and Redis instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export DEBUG=${DEBUG:-1}
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e ".[ml]"
+
+.venv/bin/python manage.py migrate --no-input -v 0
+.venv/bin/python manage.py seed_demo --url "http://$HOST:$PORT/"
+
+mkdir -p var
+.venv/bin/celery -A config worker -Q default,gpu --pool=solo --loglevel=INFO \
+  >var/worker.log 2>&1 &
+worker=$!
+trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null' EXIT
+echo "Celery worker running (pid $worker, log var/worker.log)."
+
+.venv/bin/python manage.py runserver "$HOST:$PORT"

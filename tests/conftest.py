@@ -1,0 +1,113 @@
+import gzip
+import io
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotator.models import Comparison, HumanLabel
+from annotator.services import project_create
+from scoring.models import LMLabel
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+def child_env(**extra) -> dict:
+    """Environment for a child process (the CLI, a Celery worker) that uses this test's database."""
+    from django.db import connection
+
+    keep = {"PATH", "HOME", "LANG", "VAR_DIR", "CELERY_BROKER_URL", "SECRET_KEY", "DEBUG"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+        env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{host}:{port}/{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def project(db):
+    return project_create(slug="proj", name="Project")
+
+
+@pytest.fixture
+def other_project(db):
+    return project_create(slug="other", name="Other project")
+
+
+@pytest.fixture
+def write_lines(tmp_path):
+    """Write records (dicts are JSON-encoded, strings written as they are) to a file."""
+
+    def write(records, name="data.jsonl", compress=False) -> Path:
+        body = b"".join(
+            (r.encode() if isinstance(r, str) else orjson.dumps(r)) + b"\n" for r in records
+        )
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(body) if compress else body)
+        return path
+
+    return write
+
+
+class ImportResult:
+    def __init__(self, ok: bool, stdout: str, stderr: str, error: str = ""):
+        self.ok, self.stdout, self.stderr, self.error = ok, stdout, stderr, error
+
+    @property
+    def summary(self) -> dict:
+        return orjson.loads(self.stdout.strip().splitlines()[-1])
+
+    @property
+    def error_lines(self) -> list[str]:
+        return self.stderr.strip().splitlines()
+
+
+@pytest.fixture
+def run_import(db):
+    """Run the import_comparisons command the way a user does; never raises."""
+
+    def run(path, *, project="proj", **options) -> ImportResult:
+        out, err = io.StringIO(), io.StringIO()
+        args = [str(path), "--project", project]
+        for key, value in options.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                args.append(flag)
+            elif value not in (False, None):
+                args += [flag, str(value)]
+        try:
+            call_command("import_comparisons", *args, stdout=out, stderr=err)
+        except CommandError as exc:
+            return ImportResult(False, out.getvalue(), err.getvalue(), str(exc))
+        return ImportResult(True, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture
+def run_export(db):
+    def run(*, project="proj", format="full") -> bytes:
+        out = io.StringIO()
+        call_command(
+            "export_dataset",
+            "--project",
+            project,
+            "--format",
+            format,
+            stdout=out,
+            stderr=io.StringIO(),
+        )
+        return out.getvalue().encode()
+
+    return run
+
+
+def table_counts() -> tuple[int, int, int]:
+    return Comparison.objects.count(), HumanLabel.objects.count(), LMLabel.objects.count()
