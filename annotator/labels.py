@@ -136,9 +136,12 @@ def label_format(choice: str, strength: str) -> str:
     return _TEXT[(choice, strength)]
 
 
+_CONFIDENCES = frozenset(Confidence.values)
+
+
 def confidence_parse(text: str) -> str:
     key = text.strip().lower()
-    if key in Confidence.values:
+    if key in _CONFIDENCES:
         return key
     if key in _CONFIDENCE_ALIASES:
         return _CONFIDENCE_ALIASES[key].value

@@ -124,7 +124,10 @@ class Membership(models.Model):
 class Comparison(models.Model):
     """One labelling unit: a prompt and two responses (never called "task": Celery owns it)."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    # No separate index: (project, external_id) leads with project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="comparisons", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     prompt = models.TextField()
     response_a = models.TextField()
@@ -161,7 +164,6 @@ class Comparison(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "route"], name="comparison_project_route"),
-            models.Index(fields=["project", "content_hash"], name="comparison_project_hash"),
         ]
 
     def __str__(self) -> str:
@@ -207,6 +209,7 @@ class HumanLabel(models.Model):
         null=True,
         blank=True,
         related_name="human_labels",
+        db_index=False,  # (annotator, created_at) leads with it
     )
     annotator_name = models.CharField(
         max_length=200, blank=True, help_text="Who gave an imported label (no platform user)."

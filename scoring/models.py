@@ -15,7 +15,10 @@ class LMLabel(models.Model):
     """One judge version's position-debiased verdict on one comparison, in canonical A/B terms."""
 
     comparison = models.ForeignKey(
-        "annotator.Comparison", on_delete=models.CASCADE, related_name="lm_labels"
+        "annotator.Comparison",
+        on_delete=models.CASCADE,
+        related_name="lm_labels",
+        db_index=False,  # the (comparison, judge, version) unique index leads with it
     )
     judge_name = models.CharField(max_length=200)
     judge_version = models.CharField(max_length=200, blank=True)

@@ -8,13 +8,15 @@ so any comparison of the project with an id above the pre-import maximum was wri
 """
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -153,7 +155,10 @@ def comparisons_import(
             watermark = (
                 Comparison.objects.filter(project=locked).aggregate(top=Max("id"))["top"] or 0
             )
-            for batch in _batches(_validated(items, errors), settings.IMPORT_BATCH_SIZE):
+            batches = _read_ahead(_validated_batches(items, settings.IMPORT_BATCH_SIZE))
+            for batch, problems in batches:
+                for problem in problems:
+                    errors.add(problem)
                 _write_batch(locked, batch, watermark, update, summary, errors)
             if errors.count:
                 raise _Rollback
@@ -163,29 +168,73 @@ def comparisons_import(
     return summary
 
 
-def _validated(
-    items: Iterable[Parsed], errors: _ErrorLog
-) -> Iterator[tuple[str, int | str, ComparisonRecord]]:
+Batch = tuple[list[tuple[str, int | str, ComparisonRecord]], list[LineError]]
+
+
+def _validated_batches(items: Iterable[Parsed], size: int) -> Iterator[Batch]:
+    """Validate items into batches of records, each with the line errors found in it."""
+    batch: list[tuple[str, int | str, ComparisonRecord]] = []
+    problems: list[LineError] = []
     for item in items:
-        problems = item.errors
+        found = item.errors
         record = None
-        if not problems:
-            record, problems = record_from_native(item.obj)
-        for problem in problems:
-            errors.add(LineError(item.source, item.line, problem.field, problem.problem))
+        if not found:
+            record, found = record_from_native(item.obj)
+        for problem in found:
+            problems.append(LineError(item.source, item.line, problem.field, problem.problem))
         if record is not None:
-            yield item.source, item.line, record
-
-
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
+            batch.append((item.source, item.line, record))
         if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+            yield batch, problems
+            batch, problems = [], []
+    if batch or problems:
+        yield batch, problems
+
+
+_DONE = object()
+
+
+def _read_ahead(iterator: Iterator, depth: int = 2) -> Iterator:
+    """Run `iterator` in a thread, up to `depth` items ahead of the consumer.
+
+    Parsing and validation (pure Python) then overlap with the database's work on the previous
+    batch: the consumer thread mostly waits on the server, which releases the GIL.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        queue.put((item, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = queue.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                queue.get_nowait()
+            except Empty:
+                thread.join(timeout=0.1)
 
 
 def _write_batch(
@@ -213,12 +262,7 @@ def _write_batch(
         first_line[record.external_id] = line
         unique.append((source, line, record))
 
-    existing = {
-        external_id: (pk, digest)
-        for pk, external_id, digest in Comparison.objects.filter(
-            project=project, external_id__in=list(first_line)
-        ).values_list("id", "external_id", "content_hash")
-    }
+    existing = _existing(project, list(first_line))
     new, changed = [], []
     for source, line, record in unique:
         found = existing.get(record.external_id)
@@ -291,6 +335,24 @@ def _write_batch(
         LM_COLUMNS,
         (_lm_row(pk, label, now) for pk, record in labelled for label in record.lm_labels),
     )
+
+
+def _existing(project: Project, external_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """external_id -> (id, content_hash) of the project's comparisons among `external_ids`."""
+    if connection.vendor == "postgresql":
+        # One array parameter instead of thousands of IN placeholders.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, external_id, content_hash FROM {Comparison._meta.db_table} "
+                "WHERE project_id = %s AND external_id = ANY(%s)",
+                [project.pk, external_ids],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = Comparison.objects.filter(project=project, external_id__in=external_ids).values_list(
+            "id", "external_id", "content_hash"
+        )
+    return {external_id: (pk, digest) for pk, external_id, digest in rows}
 
 
 def _update_comparison(project: Project, pk: int, record: ComparisonRecord) -> None:

@@ -25,6 +25,11 @@ from annotator.labels import (
 from annotator.models import Route
 
 MAX_EXTERNAL_ID = 255
+# TextChoices.values builds a new list on every access: read once, checked per field.
+_ROUTES = tuple(Route.values)
+_SOURCES = tuple(LabelSource.values)
+_ANNOTATOR_TYPES = tuple(AnnotatorType.values)
+_SHOWN_ORDERS = tuple(ShownOrder.values)
 NUL_PROBLEM = "contains a NUL character (\\u0000), which the database cannot store"
 MAX_NAME = 200
 
@@ -182,7 +187,9 @@ class _Checker:
         self.fail(key, f"must be true, false or null, not {_type_name(value)}")
         return None
 
-    def choice(self, key: str, allowed: list[str], *, default: str | None = None) -> str | None:
+    def choice(
+        self, key: str, allowed: tuple[str, ...], *, default: str | None = None
+    ) -> str | None:
         value = self.obj.get(key)
         if value is None:
             return default
@@ -322,7 +329,7 @@ def record_from_native(obj: Any) -> tuple[ComparisonRecord | None, list[FieldErr
         response_b=check.text("response_b", required=True, blank_ok=True),
         model_a=check.text("model_a", max_length=MAX_NAME),
         model_b=check.text("model_b", max_length=MAX_NAME),
-        route=check.choice("route", Route.values),
+        route=check.choice("route", _ROUTES),
     )
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
@@ -393,18 +400,18 @@ def _human_label(check: _Checker) -> HumanLabelRecord | None:
         reasons = []
     elif _has_nul(reasons):
         check.fail("reasons", NUL_PROBLEM)
-    check.choice("source", LabelSource.values)
+    check.choice("source", _SOURCES)
     label = HumanLabelRecord(
         annotator=annotator,
         annotator_type=check.choice(
-            "annotator_type", AnnotatorType.values, default=AnnotatorType.NORMAL
+            "annotator_type", _ANNOTATOR_TYPES, default=AnnotatorType.NORMAL
         ),
         judgements=judgements,
         confidence=confidence,
         reasons=reasons,
         rationale=check.text("rationale"),
         time_spent_s=check.number("time_spent_s", low=0),
-        shown_order=check.choice("shown_order", ShownOrder.values),
+        shown_order=check.choice("shown_order", _SHOWN_ORDERS),
         guidelines_version=check.integer("guidelines_version", low=1),
         created_at=check.timestamp("created_at"),
     )
@@ -414,7 +421,7 @@ def _human_label(check: _Checker) -> HumanLabelRecord | None:
 def _lm_label(check: _Checker) -> LMLabelRecord | None:
     before = len(check.errors)
     check.unknown_keys(LM_LABEL_FIELDS)
-    check.choice("source", LabelSource.values)
+    check.choice("source", _SOURCES)
     label = LMLabelRecord(
         judge=check.text("judge", required=True, max_length=MAX_NAME),
         judge_version=check.text("judge_version", max_length=MAX_NAME),

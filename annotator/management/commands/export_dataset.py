@@ -43,4 +43,4 @@ class Command(BaseCommand):
                     stream.write(chunk.decode())
             stream.flush()
         seconds = time.perf_counter() - started
-        self.stderr.write(f"exported {rows} rows ({opts['format']}) in {seconds:.1f}s")
+        self.stderr.write(f"exported {rows} rows ({opts['format']}) in {seconds:.3f}s")

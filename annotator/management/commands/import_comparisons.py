@@ -1,4 +1,5 @@
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -56,6 +57,7 @@ class Command(BaseCommand):
             lm_judge=_lm_judge(opts["label_source"]),
             with_evaluators=opts["with_evaluators"],
         )
+        started = time.perf_counter()
         try:
             if path is None:
                 summary = self._import(project, sys.stdin.buffer, "<stdin>", opts, options, None)
@@ -73,6 +75,8 @@ class Command(BaseCommand):
             ) from None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        seconds = time.perf_counter() - started
+        self.stderr.write(f"imported {summary.created} comparisons in {seconds:.3f}s")
         self.stdout.write(orjson.dumps(summary.as_dict()).decode())
 
     def _import(self, project, stream, name, opts, options, path):

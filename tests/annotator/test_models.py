@@ -1,0 +1,151 @@
+"""Invariants held by the database itself, whatever code writes the rows."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from annotator.models import Comparison, HumanLabel, Membership
+from scoring.models import LMLabel
+
+
+@pytest.fixture
+def comparison(project):
+    return Comparison.objects.create(
+        project=project, external_id="c", prompt="p", response_a="a", response_b="b"
+    )
+
+
+def _violates(**kwargs):
+    model = kwargs.pop("model")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        model.objects.create(**kwargs)
+
+
+def _human(comparison, **overrides):
+    values = {
+        "model": HumanLabel,
+        "comparison": comparison,
+        "annotator_name": "x",
+        "source": "imported",
+        "overall_choice": "A",
+        "overall_strength": "clearly",
+    }
+    return values | overrides
+
+
+def test_one_label_per_annotator_name_per_comparison(comparison):
+    HumanLabel.objects.create(**{k: v for k, v in _human(comparison).items() if k != "model"})
+    _violates(**_human(comparison, overall_choice="B"))
+
+
+def test_one_label_per_platform_user_per_comparison(comparison):
+    user = get_user_model().objects.create_user("u")
+    fields = _human(comparison, annotator=user, annotator_name="", source="platform")
+    HumanLabel.objects.create(**{k: v for k, v in fields.items() if k != "model"})
+    _violates(**fields)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"overall_choice": "C"},
+        {"overall_strength": "hugely"},
+        {"overall_choice": "tie", "overall_strength": "clearly"},
+        {"helpful_choice": "A"},  # a choice without a strength
+        {"helpful_strength": "slightly"},  # a strength without a choice
+        {"confidence": "very"},
+        {"shown_order": "AA"},
+        {"time_spent_s": -1.0},
+        {"annotator_type": "robot"},
+        {"source": "platform"},  # a platform label needs a user
+        {"annotator_name": ""},  # an imported label needs a name
+    ],
+)
+def test_human_label_values_are_checked_by_the_database(comparison, overrides):
+    _violates(**_human(comparison, **overrides))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"p_a": 1.5},
+        {"p_a_ab": -0.1},
+        {"p_a_ba": 2.0},
+        {"choice": "X"},
+        {"choice": "tie", "strength": "slightly"},
+        {"judge_name": ""},
+    ],
+)
+def test_lm_label_values_are_checked_by_the_database(comparison, overrides):
+    values = {"comparison": comparison, "judge_name": "j", "choice": "A", "strength": "unknown"}
+    _violates(model=LMLabel, **(values | overrides))
+
+
+def test_one_lm_label_per_judge_version(comparison):
+    LMLabel.objects.create(
+        comparison=comparison, judge_name="j", judge_version="1", choice="A", strength="unknown"
+    )
+    LMLabel.objects.create(
+        comparison=comparison, judge_name="j", judge_version="2", choice="A", strength="unknown"
+    )
+    _violates(
+        model=LMLabel,
+        comparison=comparison,
+        judge_name="j",
+        judge_version="1",
+        choice="B",
+        strength="unknown",
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"route": "robot"},
+        {"is_gold": True},  # gold without an answer
+        {"gold_choice": "C"},
+        {"external_id": ""},
+    ],
+)
+def test_comparison_values_are_checked_by_the_database(project, overrides):
+    values = {
+        "project": project,
+        "external_id": "x",
+        "prompt": "p",
+        "response_a": "a",
+        "response_b": "b",
+    }
+    _violates(model=Comparison, **(values | overrides))
+
+
+def test_external_id_is_unique_within_a_project_only(project, other_project, comparison):
+    Comparison.objects.create(
+        project=other_project, external_id="c", prompt="p", response_a="a", response_b="b"
+    )
+    _violates(
+        model=Comparison,
+        project=project,
+        external_id="c",
+        prompt="q",
+        response_a="a",
+        response_b="b",
+    )
+
+
+def test_project_settings_are_checked_by_the_database(project):
+    from annotator.models import Project
+
+    _violates(model=Project, slug="zero", name="z", labels_per_item=0)
+    _violates(model=Project, slug="route", name="r", default_route="robot")
+
+
+def test_one_membership_per_user_and_project(project):
+    user = get_user_model().objects.create_user("m")
+    Membership.objects.create(project=project, user=user)
+    _violates(model=Membership, project=project, user=user, role="viewer")
+    _violates(
+        model=Membership,
+        project=project,
+        user=get_user_model().objects.create_user("n"),
+        role="owner",
+    )

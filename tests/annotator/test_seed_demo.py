@@ -1,0 +1,35 @@
+import io
+import re
+
+from django.core.management import call_command
+
+from annotator.models import Comparison, Membership, Project
+from scoring.models import LMLabel
+
+
+def _seed() -> str:
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_a_project_and_prints_working_logins(db, client):
+    output = _seed()
+
+    project = Project.objects.get(slug="demo")
+    assert project.comparisons.count() == 50
+    assert set(LMLabel.objects.values_list("judge_name", flat=True)) == {"ChatGPT", "GPT-4"}
+    assert "http://127.0.0.1:8000/admin/" in output
+    logins = dict(re.findall(r"^\s+(admin|annotator\d)\s+(\S+)$", output, re.M))
+    assert set(logins) == {"admin", "annotator1", "annotator2"}
+    assert client.login(username="admin", password=logins["admin"])
+    assert client.login(username="annotator1", password=logins["annotator1"])
+    roles = dict(Membership.objects.values_list("user__username", "role"))
+    assert roles == {"admin": "admin", "annotator1": "annotator", "annotator2": "annotator"}
+
+
+def test_seed_demo_can_run_again(db):
+    _seed()
+    output = _seed()
+    assert "0 comparisons created, 50 already there" in output
+    assert Comparison.objects.count() == 50
