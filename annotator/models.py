@@ -164,6 +164,8 @@ class Comparison(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "route"], name="comparison_project_route"),
+            # Keyset pagination of a project's comparisons (exports, queues).
+            models.Index(fields=["project", "id"], name="comparison_project_id"),
         ]
 
     def __str__(self) -> str:

@@ -165,7 +165,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- The product ---
 # Rows per database round trip in imports and exports: memory is bounded by this, not by file size.
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=2000)
-EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=5000)
+EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=3000)
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
 

@@ -16,11 +16,13 @@ from collections.abc import Iterator
 
 import orjson
 from django.conf import settings
-from django.db import connection
-from django.db.models import CharField, Count, Func
+from django.db import connection, transaction
+from django.db.models import CharField, Count, F, Func, Value
+from django.db.models.functions import Coalesce, NullIf
 from orjson import Fragment
 
-from annotator.labels import ASPECTS, Choice, Strength, label_format
+from annotator.dataio.readahead import read_ahead
+from annotator.labels import ALL_ASPECTS, Choice, Strength, label_format
 from annotator.models import Comparison, HumanLabel, Project
 from scoring.models import LMLabel
 
@@ -37,38 +39,6 @@ _COMPARISON_FIELDS = (
     "metadata",
     "route",
     "gold_choice",
-)
-_HUMAN_FIELDS = (
-    "comparison_id",
-    "annotator_name",
-    "annotator__username",
-    "annotator_type",
-    "overall_choice",
-    "overall_strength",
-    *(f"{a}_{part}" for a in ASPECTS for part in ("choice", "strength")),
-    "confidence",
-    "reasons",
-    "rationale",
-    "time_spent_s",
-    "shown_order",
-    "guidelines_version",
-    "source",
-    "created_at",
-)
-_LM_FIELDS = (
-    "comparison_id",
-    "judge_name",
-    "judge_version",
-    "choice",
-    "strength",
-    "p_a",
-    "p_a_ab",
-    "p_a_ba",
-    "position_consistent",
-    "rationale",
-    "raw_output",
-    "source",
-    "created_at",
 )
 # When the winning votes disagree on strength, the weaker claim wins.
 _STRENGTH_RANK = {Strength.SLIGHTLY: 0, Strength.CLEARLY: 1, Strength.UNKNOWN: 2}
@@ -144,71 +114,73 @@ def _comparison_batches(project: Project, batch_size: int) -> Iterator[list[tupl
 
 
 def _in_batch(model, project: Project, rows: list[tuple]):
+    """Labels of the batch's comparisons: an id range, restricted to the project's own ids.
+
+    The range on both sides lets PostgreSQL merge two index range scans; a plain join on the
+    project would scan every comparison of the project for each batch.
+    """
+    low, high = rows[0][0], rows[-1][0]
+    ours = Comparison.objects.filter(project=project, id__gte=low, id__lte=high).values("id")
     return model.objects.filter(
-        comparison__project=project, comparison_id__gte=rows[0][0], comparison_id__lte=rows[-1][0]
+        comparison_id__gte=low, comparison_id__lte=high, comparison_id__in=ours
     ).order_by("comparison_id", "id")
 
 
-def _grouped(queryset, fields: tuple[str, ...]) -> dict[int, list[tuple]]:
-    groups: dict[int, list[tuple]] = defaultdict(list)
-    queryset = queryset.annotate(created_iso=IsoTimestamp("created_at"))
-    fields = tuple("created_iso" if f == "created_at" else f for f in fields)
-    for row in _fetch(queryset.values_list(*fields)):
-        groups[row[0]].append(row)
-    return groups
+# (choice, strength) -> label text, "not asked" (None, None) -> None: one lookup per judgement.
+_LABEL_TEXT = {
+    (choice, strength): label_format(choice, strength)
+    for choice in Choice.values
+    for strength in Strength.values
+    if choice != Choice.TIE or strength == Strength.UNKNOWN
+} | {(None, None): None}
 
 
-def _json(text: str | bytes | None) -> Fragment | None:
-    return None if text is None else Fragment(text)
+# Columns read per label, then the export keys in output order (judgements are two columns each).
+_HUMAN_COLUMNS = {
+    "annotator": Coalesce(NullIf("annotator_name", Value("")), "annotator__username"),
+    "annotator_type": F("annotator_type"),
+    **{
+        f"{aspect}_{part}": F(f"{aspect}_{part}")
+        for aspect in ALL_ASPECTS
+        for part in ("choice", "strength")
+    },
+    "confidence": F("confidence"),
+    "reasons": F("reasons"),
+    "rationale": F("rationale"),
+    "time_spent_s": F("time_spent_s"),
+    "shown_order": F("shown_order"),
+    "guidelines_version": F("guidelines_version"),
+    "source": F("source"),
+    "created_at": IsoTimestamp("created_at"),
+}
+_LM_COLUMNS = {
+    "judge": F("judge_name"),
+    "judge_version": F("judge_version"),
+    "overall_choice": F("choice"),
+    "overall_strength": F("strength"),
+    "p_a": F("p_a"),
+    "p_a_ab": F("p_a_ab"),
+    "p_a_ba": F("p_a_ba"),
+    "position_consistent": F("position_consistent"),
+    "rationale": F("rationale"),
+    "raw_output": F("raw_output"),
+    "source": F("source"),
+    "created_at": IsoTimestamp("created_at"),
+}
 
 
-def _bool(value) -> bool | None:
-    return None if value is None else bool(value)  # SQLite returns 0/1
-
-
-def _judgement(choice: str | None, strength: str | None) -> str | None:
-    return None if choice is None else label_format(choice, strength)
-
-
-def _full_lines(project: Project, batch_size: int) -> Iterator[bytes]:
-    dumps = orjson.dumps
-    for rows in _comparison_batches(project, batch_size):
-        humans = _grouped(_in_batch(HumanLabel, project, rows), _HUMAN_FIELDS)
-        lms = _grouped(_in_batch(LMLabel, project, rows), _LM_FIELDS)
-        out = []
-        for pk, ext, prompt, a, b, model_a, model_b, metadata, route, gold in rows:
-            record = {
-                "external_id": ext,
-                "prompt": prompt,
-                "response_a": a,
-                "response_b": b,
-                "model_a": model_a,
-                "model_b": model_b,
-                "metadata": _json(metadata),
-                "route": route,
-                "gold": _judgement(gold, Strength.UNKNOWN),
-                "human_labels": [_human_dict(h) for h in humans.get(pk, ())],
-                "lm_labels": [_lm_dict(m) for m in lms.get(pk, ())],
-            }
-            out.append(dumps(record))
-        yield b"\n".join(out) + b"\n"
-
-
-def _human_dict(row: tuple) -> dict:
-    (_, name, username, annotator_type, overall_c, overall_s, *rest) = row
-    aspects = {}
-    for index, aspect in enumerate(ASPECTS):
-        aspects[aspect] = _judgement(rest[2 * index], rest[2 * index + 1])
-    (confidence, reasons, rationale, seconds, shown, version, source, created) = rest[
-        2 * len(ASPECTS) :
-    ]
+def _human_label(row: tuple, text=_LABEL_TEXT) -> dict:
+    (_, who, kind, oc, os_, hc, hs, tc, ts, xc, xs, confidence, reasons, *rest) = row
+    rationale, seconds, shown, version, source, created = rest
     return {
-        "annotator": name or username,
-        "annotator_type": annotator_type,
-        "overall": label_format(overall_c, overall_s),
-        **aspects,
+        "annotator": who,
+        "annotator_type": kind,
+        "overall": text[oc, os_],
+        "helpful": text[hc, hs],
+        "truthful": text[tc, ts],
+        "harmless": text[xc, xs],
         "confidence": confidence,
-        "reasons": _json(reasons),
+        "reasons": Fragment(reasons),
         "rationale": rationale,
         "time_spent_s": seconds,
         "shown_order": shown,
@@ -218,21 +190,92 @@ def _human_dict(row: tuple) -> dict:
     }
 
 
-def _lm_dict(row: tuple) -> dict:
-    (_, judge, version, choice, strength, p_a, p_ab, p_ba, consistent, why, raw, source, at) = row
+def _lm_label(row: tuple, text=_LABEL_TEXT) -> dict:
+    (_, judge, version, choice, strength, p_a, p_ab, p_ba, consistent, *rest) = row
+    rationale, raw, source, created = rest
     return {
         "judge": judge,
         "judge_version": version,
-        "overall": label_format(choice, strength),
+        "overall": text[choice, strength],
         "p_a": p_a,
         "p_a_ab": p_ab,
         "p_a_ba": p_ba,
-        "position_consistent": _bool(consistent),
-        "rationale": why,
-        "raw_output": _json(raw),
+        # SQLite returns 0/1
+        "position_consistent": consistent if consistent is None else bool(consistent),
+        "rationale": rationale,
+        "raw_output": Fragment(raw),
         "source": source,
-        "created_at": at,
+        "created_at": created,
     }
+
+
+def _label_dicts(queryset, columns: dict, to_dict) -> dict[int, list[dict]]:
+    """comparison id -> its labels as export dicts, in id order."""
+    aliases = {f"export_{key}": expression for key, expression in columns.items()}
+    groups: dict[int, list[dict]] = defaultdict(list)
+    for row in _fetch(queryset.annotate(**aliases).values_list("comparison_id", *aliases)):
+        groups[row[0]].append(to_dict(row))
+    return groups
+
+
+def _judgement(choice: str | None, strength: str | None) -> str | None:
+    return None if choice is None else label_format(choice, strength)
+
+
+def _read_batches(project: Project, batch_size: int, fetch_labels) -> Iterator[tuple]:
+    """(comparison rows, fetch_labels(rows)) per batch; in a reader thread when possible.
+
+    Outside a transaction, a thread reads the next batch on its own connection, in one read-only
+    snapshot, while this thread turns the current one into JSON. Inside a transaction (a caller's
+    atomic block, a test) the caller's connection must do the reading, so it runs inline.
+    """
+    batches = ((rows, fetch_labels(rows)) for rows in _comparison_batches(project, batch_size))
+    if connection.in_atomic_block:
+        return batches
+    return read_ahead(_in_snapshot(batches), name="export-reader")
+
+
+def _in_snapshot(batches: Iterator[tuple]) -> Iterator[tuple]:
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield from batches
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _full_labels(project: Project):
+    def fetch(rows: list[tuple]) -> tuple[dict, dict]:
+        return (
+            _label_dicts(_in_batch(HumanLabel, project, rows), _HUMAN_COLUMNS, _human_label),
+            _label_dicts(_in_batch(LMLabel, project, rows), _LM_COLUMNS, _lm_label),
+        )
+
+    return fetch
+
+
+def _full_lines(project: Project, batch_size: int) -> Iterator[bytes]:
+    dumps = orjson.dumps
+    for rows, (humans, lms) in _read_batches(project, batch_size, _full_labels(project)):
+        out = []
+        for pk, ext, prompt, a, b, model_a, model_b, metadata, route, gold in rows:
+            record = {
+                "external_id": ext,
+                "prompt": prompt,
+                "response_a": a,
+                "response_b": b,
+                "model_a": model_a,
+                "model_b": model_b,
+                "metadata": Fragment(metadata),
+                "route": route,
+                "gold": _judgement(gold, Strength.UNKNOWN),
+                "human_labels": humans.get(pk, []),
+                "lm_labels": lms.get(pk, []),
+            }
+            out.append(dumps(record))
+        yield b"\n".join(out) + b"\n"
 
 
 def human_majority(votes: list[tuple[str, str]]) -> tuple[str, str, float] | None:
@@ -253,10 +296,8 @@ def human_majority(votes: list[tuple[str, str]]) -> tuple[str, str, float] | Non
     return winner, strength, round(n / len(votes), 4)
 
 
-def _trl_lines(project: Project, batch_size: int) -> Iterator[bytes]:
-    dumps = orjson.dumps
-    judge = project_primary_judge(project)
-    for rows in _comparison_batches(project, batch_size):
+def _trl_labels(project: Project, judge: str | None):
+    def fetch(rows: list[tuple]) -> tuple[dict, dict]:
         humans: dict[int, list[tuple]] = defaultdict(list)
         for row in _fetch(
             _in_batch(HumanLabel, project, rows).values_list(
@@ -267,12 +308,21 @@ def _trl_lines(project: Project, batch_size: int) -> Iterator[bytes]:
         lm: dict[int, tuple] = {}
         if judge:
             # Ordered by id: the latest label of the judge wins when it has several versions.
-            for row in (
+            for row in _fetch(
                 _in_batch(LMLabel, project, rows)
                 .filter(judge_name=judge)
                 .values_list("comparison_id", "choice", "strength")
             ):
                 lm[row[0]] = row
+        return humans, lm
+
+    return fetch
+
+
+def _trl_lines(project: Project, batch_size: int) -> Iterator[bytes]:
+    dumps = orjson.dumps
+    fetch = _trl_labels(project, project_primary_judge(project))
+    for rows, (humans, lm) in _read_batches(project, batch_size, fetch):
         out = []
         for pk, ext, prompt, a, b, *_ in rows:
             votes = humans.get(pk)

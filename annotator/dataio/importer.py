@@ -8,11 +8,9 @@ so any comparison of the project with an id above the pre-import maximum was wri
 """
 
 import logging
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Full, Queue
 from typing import BinaryIO
 
 from django.conf import settings
@@ -22,6 +20,7 @@ from django.utils import timezone
 
 from annotator.dataio.bulk import ids_reserve, rows_insert
 from annotator.dataio.formats import Parsed, ReadOptions, read_items
+from annotator.dataio.readahead import read_ahead
 from annotator.dataio.records import ComparisonRecord, LineError, record_from_native
 from annotator.labels import ASPECTS, LabelSource
 from annotator.models import Comparison, HumanLabel, Project
@@ -155,13 +154,17 @@ def comparisons_import(
             watermark = (
                 Comparison.objects.filter(project=locked).aggregate(top=Max("id"))["top"] or 0
             )
-            batches = _read_ahead(_validated_batches(items, settings.IMPORT_BATCH_SIZE))
+            batches = read_ahead(
+                _validated_batches(items, settings.IMPORT_BATCH_SIZE), name="import-reader"
+            )
             for batch, problems in batches:
                 for problem in problems:
                     errors.add(problem)
                 _write_batch(locked, batch, watermark, update, summary, errors)
             if errors.count:
                 raise _Rollback
+            if summary.created >= ANALYZE_AFTER_ROWS:
+                _tables_analyze()
     except _Rollback:
         raise ImportFailed(errors.listed, errors.count) from None
     logger.info("import into %s from %s: %s", project.slug, source_name, summary.as_dict())
@@ -189,52 +192,6 @@ def _validated_batches(items: Iterable[Parsed], size: int) -> Iterator[Batch]:
             batch, problems = [], []
     if batch or problems:
         yield batch, problems
-
-
-_DONE = object()
-
-
-def _read_ahead(iterator: Iterator, depth: int = 2) -> Iterator:
-    """Run `iterator` in a thread, up to `depth` items ahead of the consumer.
-
-    Parsing and validation (pure Python) then overlap with the database's work on the previous
-    batch: the consumer thread mostly waits on the server, which releases the GIL.
-    """
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        queue.put((item, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put((_DONE, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put((_DONE, exc))
-
-    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = queue.get()
-            if item is _DONE:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                queue.get_nowait()
-            except Empty:
-                thread.join(timeout=0.1)
 
 
 def _write_batch(
@@ -335,6 +292,19 @@ def _write_batch(
         LM_COLUMNS,
         (_lm_row(pk, label, now) for pk, record in labelled for label in record.lm_labels),
     )
+
+
+# After a bulk load the planner's statistics are stale until autovacuum runs; exports and queues
+# that run right after a big import would get bad plans.
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def _tables_analyze() -> None:
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(m._meta.db_table for m in (Comparison, HumanLabel, LMLabel))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
 
 
 def _existing(project: Project, external_ids: list[str]) -> dict[str, tuple[int, str]]:

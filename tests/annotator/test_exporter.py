@@ -233,3 +233,28 @@ def test_export_command_writes_a_file_atomically(project, tmp_path, write_lines,
     call_command("export_dataset", "--project", "proj", "--output", str(target))
     assert [r["external_id"] for r in _lines(target.read_bytes())] == ["rich"]
     assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_reader_thread_gives_the_same_export(tmp_path, write_lines):
+    """Commands and API views export outside any transaction: the batches are then read ahead
+    by a thread on its own connection. Its output must equal the inline path's."""
+    from django.db import connection, transaction
+
+    from annotator.dataio.importer import comparisons_import
+
+    project = project_create(slug="threaded")
+    path = write_lines([RICH, *(native(f"n{i}", gold="A") for i in range(25))])
+    with path.open("rb") as stream:
+        comparisons_import(project=project, stream=stream, source_name="x")
+
+    assert not connection.in_atomic_block
+    threaded = b"".join(dataset_export_lines(project=project, kind="full", batch_size=4))
+    threaded_trl = b"".join(dataset_export_lines(project=project, kind="trl", batch_size=4))
+    with transaction.atomic():
+        inline = b"".join(dataset_export_lines(project=project, kind="full", batch_size=4))
+        inline_trl = b"".join(dataset_export_lines(project=project, kind="trl", batch_size=4))
+
+    assert threaded == inline
+    assert threaded_trl == inline_trl
+    assert len(threaded.splitlines()) == 26
