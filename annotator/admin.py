@@ -3,7 +3,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from annotator.labels import LabelSource
-from annotator.models import Comparison, HumanLabel, Membership, Project
+from annotator.models import Comparison, HumanLabel, ImportJob, Membership, Project
 from annotator.services import project_guidelines_update
 from scoring.models import LMLabel
 
@@ -178,3 +178,27 @@ class HumanLabelAdmin(admin.ModelAdmin):
             # Imported labels are the dataset's record; edit the source file and re-import.
             return [f.name for f in self.model._meta.fields]
         return ["source", "created_at"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Background imports are records of what happened: read-only."""
+
+    list_display = [
+        "id",
+        "project",
+        "source_name",
+        "format",
+        "status",
+        "error_count",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "format", "project"]
+    search_fields = ["source_name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

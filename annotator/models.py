@@ -302,3 +302,51 @@ class HumanLabel(models.Model):
     @property
     def who(self) -> str:
         return self.annotator_name or (self.annotator.get_username() if self.annotator else "")
+
+
+class ImportJob(models.Model):
+    """An import run by a Celery worker: for files too large to wait for in a request."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    source_name = models.CharField(max_length=500, help_text="The file name given by the user.")
+    stored_path = models.CharField(
+        max_length=1000, help_text="The uploaded copy under IMPORT_DIR; removed when done."
+    )
+    format = models.CharField(max_length=20)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    summary = models.JSONField(null=True, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
+                name="importjob_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(format__in=["native", "trl", "hh-rlhf", "llmbar"]),
+                name="importjob_format_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} of {self.source_name} into {self.project_id}: {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -153,6 +153,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # `gpu` is served by workers started with --pool=solo (CUDA is not fork-safe).
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
+# Routes by task name; tasks that need a GPU are added to the `gpu` queue here.
+CELERY_TASK_ROUTES = {"annotator.*": {"queue": "default"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -166,6 +168,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Rows per database round trip in imports and exports: memory is bounded by this, not by file size.
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=2000)
 EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=3000)
+# Where background imports keep their uploaded file until a worker has read it. With workers on
+# other machines this must be shared storage.
+IMPORT_DIR = Path(env("IMPORT_DIR", default=str(VAR_DIR / "imports")))
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
 

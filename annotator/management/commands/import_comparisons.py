@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.dataio.formats import FORMATS, ReadOptions
 from annotator.dataio.importer import ImportFailed, comparisons_import
+from annotator.dataio.jobs import import_job_create
 from annotator.models import Project
 from annotator.services import project_create
 
@@ -36,6 +37,12 @@ class Command(BaseCommand):
             "after the file) or as an LM label with lm:JUDGE.",
         )
         parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Queue the import for a Celery worker and print the job id "
+            "(follow it with `import_status ID`).",
+        )
+        parser.add_argument(
             "--with-evaluators",
             action="store_true",
             help="llmbar: also import evaluators/<JUDGE>/<PROMPT>/result.json as LM labels.",
@@ -57,6 +64,8 @@ class Command(BaseCommand):
             lm_judge=_lm_judge(opts["label_source"]),
             with_evaluators=opts["with_evaluators"],
         )
+        if opts["background"]:
+            return self._queue(project, path, opts, options)
         started = time.perf_counter()
         try:
             if path is None:
@@ -78,6 +87,24 @@ class Command(BaseCommand):
         seconds = time.perf_counter() - started
         self.stderr.write(f"imported {summary.created} comparisons in {seconds:.3f}s")
         self.stdout.write(orjson.dumps(summary.as_dict()).decode())
+
+    def _queue(self, project, path, opts, options) -> None:
+        if path is None:
+            raise CommandError("--background needs a file, not standard input")
+        try:
+            with path.open("rb") as stream:
+                job = import_job_create(
+                    project=project,
+                    stream=stream,
+                    source_name=str(path),
+                    fmt=opts["format"],
+                    update=opts["update"],
+                    label_name=options.label_name,
+                    lm_judge=options.lm_judge,
+                )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(orjson.dumps({"job": job.pk, "status": job.status}).decode())
 
     def _import(self, project, stream, name, opts, options, path):
         return comparisons_import(

@@ -1,0 +1,95 @@
+"""Background imports: the file is copied aside, a worker imports it, the job row tells the result."""
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.dataio.formats import FORMATS, ReadOptions
+from annotator.dataio.importer import ImportFailed, comparisons_import
+from annotator.models import ImportJob, Project
+
+
+def import_job_create(
+    *,
+    project: Project,
+    stream: BinaryIO,
+    source_name: str,
+    fmt: str = "native",
+    update: bool = False,
+    label_name: str | None = None,
+    lm_judge: str | None = None,
+    user=None,
+) -> ImportJob:
+    """Store the upload and enqueue its import; the worker starts once this transaction commits."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "llmbar":
+        raise ValueError("llmbar imports read evaluator files beside dataset.json: run them inline")
+    directory = Path(settings.IMPORT_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    stored = directory / f"{uuid.uuid4().hex}-{Path(source_name).name}"
+    with stored.open("wb") as out:
+        shutil.copyfileobj(stream, out, length=1 << 20)
+    options = {"update": update, "label_name": label_name or Path(source_name).name}
+    if lm_judge:
+        options["lm_judge"] = lm_judge
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            project=project,
+            created_by=user,
+            source_name=source_name,
+            stored_path=str(stored),
+            format=fmt,
+            options=options,
+        )
+        from annotator.tasks import import_job_run_task
+
+        import_job_run_task.delay_on_commit(job.pk)
+    return job
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued import. Safe to deliver twice: a finished job is left alone, and the job row
+    stays locked for the whole import, so a duplicate delivery skips while one is running."""
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return job or ImportJob.objects.get(pk=job_id)
+        options = ReadOptions(
+            label_name=job.options.get("label_name", "imported"),
+            lm_judge=job.options.get("lm_judge"),
+        )
+        path = Path(job.stored_path)
+        try:
+            with path.open("rb") as stream:
+                summary = comparisons_import(
+                    project=job.project,
+                    stream=stream,
+                    source_name=job.source_name,
+                    fmt=job.format,
+                    update=bool(job.options.get("update")),
+                    options=options,
+                )
+        except ImportFailed as failure:
+            job.status = ImportJob.Status.FAILED
+            job.errors = [str(e) for e in failure.errors]
+            job.error_count = failure.error_count
+        except FileNotFoundError:
+            job.status = ImportJob.Status.FAILED
+            job.errors = [f"{job.source_name}: the uploaded file is gone ({path})"]
+            job.error_count = 1
+        else:
+            job.status = ImportJob.Status.SUCCEEDED
+            job.summary = summary.as_dict()
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "errors", "error_count", "summary", "finished_at"])
+    path.unlink(missing_ok=True)
+    return job

@@ -1,0 +1,14 @@
+"""Celery tasks of the annotator app: thin wrappers that take ids and call one service."""
+
+from celery import shared_task
+
+from annotator.dataio.jobs import import_job_run
+
+
+@shared_task(
+    name="annotator.import_job_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def import_job_run_task(job_id: int) -> str:
+    return import_job_run(job_id=job_id).status

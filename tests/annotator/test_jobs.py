@@ -1,0 +1,108 @@
+"""Background imports, run by a real Celery worker process on the configured broker."""
+
+import io
+
+import pytest
+
+from annotator.dataio.jobs import import_job_create, import_job_run
+from annotator.models import Comparison, ImportJob
+from annotator.services import project_create
+from tests.annotator.test_importer import RICH, native
+from tests.conftest import DATA, wait_for
+
+
+def _lines(*records) -> io.BytesIO:
+    import orjson
+
+    return io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+
+def _finished(job_id: int) -> ImportJob | None:
+    job = ImportJob.objects.get(pk=job_id)
+    return job if job.is_finished else None
+
+
+@pytest.mark.slow
+def test_a_worker_runs_a_background_import(celery_worker_process, settings, tmp_path):
+    settings.IMPORT_DIR = tmp_path / "imports"
+    project = project_create(slug="bg")
+    with (DATA / "hh-rlhf/harmless-test-100.jsonl.gz").open("rb") as stream:
+        job = import_job_create(
+            project=project, stream=stream, source_name="hh.jsonl.gz", fmt="hh-rlhf"
+        )
+    assert job.status == "queued"
+
+    done = wait_for(lambda: _finished(job.pk), what="the import job")
+
+    assert done.status == "succeeded", done.errors
+    assert done.summary == {
+        "created": 100,
+        "skipped": 0,
+        "updated": 0,
+        "human_labels": 100,
+        "lm_labels": 0,
+    }
+    assert Comparison.objects.filter(project=project).count() == 100
+    assert done.started_at <= done.finished_at
+    assert not list((tmp_path / "imports").iterdir())  # the stored upload is removed
+
+
+@pytest.mark.slow
+def test_a_failed_background_import_records_its_errors_and_writes_nothing(
+    celery_worker_process, settings, tmp_path
+):
+    settings.IMPORT_DIR = tmp_path / "imports"
+    project = project_create(slug="bg")
+    job = import_job_create(
+        project=project, stream=_lines(RICH, native("x", prompt="")), source_name="bad.jsonl"
+    )
+
+    done = wait_for(lambda: _finished(job.pk), what="the import job")
+
+    assert done.status == "failed"
+    assert done.errors == ["bad.jsonl:2: prompt: must not be empty"]
+    assert done.error_count == 1
+    assert not Comparison.objects.exists()
+
+
+def test_a_finished_job_delivered_again_changes_nothing(project, settings, tmp_path):
+    settings.IMPORT_DIR = tmp_path
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from django.db import transaction
+
+    with transaction.atomic():
+        job = import_job_create(project=project, stream=_lines(RICH), source_name="a.jsonl")
+    first = import_job_run(job_id=job.pk)
+    again = import_job_run(job_id=job.pk)
+
+    assert first.status == again.status == "succeeded"
+    assert again.summary == first.summary
+    assert Comparison.objects.count() == 1
+
+
+def test_llmbar_cannot_run_in_the_background(project):
+    with pytest.raises(ValueError, match="run them inline"):
+        import_job_create(
+            project=project, stream=io.BytesIO(b"[]"), source_name="d.json", fmt="llmbar"
+        )
+
+
+def test_the_command_queues_and_reports_a_job(project, write_lines, settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.IMPORT_DIR = tmp_path / "imports"
+    out = io.StringIO()
+    call_command(
+        "import_comparisons",
+        str(write_lines([RICH])),
+        "--project",
+        "proj",
+        "--background",
+        stdout=out,
+    )
+    job = ImportJob.objects.get()
+    assert out.getvalue().strip() == f'{{"job":{job.pk},"status":"queued"}}'
+    import_job_run(job_id=job.pk)
+    status = io.StringIO()
+    call_command("import_status", str(job.pk), stdout=status)
+    assert '"status": "succeeded"' in status.getvalue()
