@@ -1,4 +1,4 @@
-"""Background imports: the file is copied aside, a worker imports it, the job row tells the result."""
+"""Background imports: the file is copied aside, a worker imports it, the job row has the result."""
 
 import shutil
 import uuid
