@@ -292,7 +292,12 @@ class HumanLabel(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["annotator", "created_at"], name="humanlabel_annotator_time"),
+            # Per-annotator history on the platform; imported labels have no user and stay out.
+            models.Index(
+                fields=["annotator", "created_at"],
+                name="humanlabel_annotator_time",
+                condition=Q(annotator__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

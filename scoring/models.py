@@ -65,7 +65,6 @@ class LMLabel(models.Model):
                 condition=Q(source__in=LabelSource.values), name="lmlabel_source_valid"
             ),
         ]
-        indexes = [models.Index(fields=["judge_name", "judge_version"], name="lmlabel_judge")]
 
     def __str__(self) -> str:
         return f"{self.comparison_id} by {self.judge_name}@{self.judge_version}: {self.choice}"

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import orjson
 from django.db import connection, models
+from psycopg.types.json import Jsonb
 
 
 def _is_postgres() -> bool:
@@ -42,6 +43,23 @@ def ids_reserve(model: type[models.Model], count: int) -> list[int]:
         return list(range(start, start + count))
 
 
+_COPY_TYPE_NAMES = {
+    "timestamp with time zone": "timestamptz",
+    "double precision": "float8",
+    "integer": "int4",
+    "smallint": "int2",
+    "bigint": "int8",
+    "boolean": "bool",
+}
+
+
+def _copy_type(field: models.Field) -> str:
+    """The type name psycopg's binary COPY needs for a model field ("varchar(200)" -> "varchar")."""
+    db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+    db_type = db_type.split("(")[0].strip()
+    return _COPY_TYPE_NAMES.get(db_type, db_type)
+
+
 def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """Insert rows of values for `columns` (model field attnames) into the model's table."""
     meta = model._meta
@@ -53,12 +71,15 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     count = 0
     with connection.cursor() as cursor:
         if _is_postgres():
-            with cursor.cursor.copy(f"COPY {table} ({db_columns}) FROM STDIN") as copy:
+            sql = f"COPY {table} ({db_columns}) FROM STDIN (FORMAT BINARY)"
+            with cursor.cursor.copy(sql) as copy:
+                # Binary COPY: values go out through psycopg's C dumpers, no text escaping.
+                copy.set_types([_copy_type(f) for f in fields])
                 for row in rows:
                     if json_at:
                         row = list(row)
                         for i in json_at:
-                            row[i] = orjson.dumps(row[i]).decode()
+                            row[i] = Jsonb(row[i], dumps=orjson.dumps)
                     copy.write_row(row)
                     count += 1
             return count
