@@ -83,6 +83,21 @@ def _json_problem(raw: bytes) -> str:
     return "invalid JSON"
 
 
+def _json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, dict, Parsed | None]]:
+    """(line number, object, None) per JSON-object line, or (line, None, the failed item)."""
+    for number, obj, errors in _json_lines(stream, source):
+        if errors:
+            yield number, None, Parsed(source, number, None, errors)
+        elif not isinstance(obj, dict):
+            yield (
+                number,
+                None,
+                Parsed(source, number, None, [FieldError("(line)", "must be a JSON object")]),
+            )
+        else:
+            yield number, obj, None
+
+
 def read_native(stream: BinaryIO, source: str) -> Iterator[Parsed]:
     for number, obj, errors in _json_lines(stream, source):
         yield Parsed(source, number, obj, errors)
@@ -169,12 +184,9 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
 
 
 def read_trl(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Parsed]:
-    for number, obj, errors in _json_lines(stream, source):
-        if errors:
-            yield Parsed(source, number, None, errors)
-            continue
-        if not isinstance(obj, dict):
-            yield Parsed(source, number, None, [FieldError("(line)", "must be a JSON object")])
+    for number, obj, problem in _json_objects(stream, source):
+        if problem is not None:
+            yield problem
             continue
         prompt_value, chosen_value, rejected_value = (
             obj.get("prompt"),
@@ -234,12 +246,9 @@ def hh_split(chosen: str, rejected: str) -> tuple[str, str, str] | None:
 
 
 def read_hh_rlhf(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Parsed]:
-    for number, obj, errors in _json_lines(stream, source):
-        if errors:
-            yield Parsed(source, number, None, errors)
-            continue
-        if not isinstance(obj, dict):
-            yield Parsed(source, number, None, [FieldError("(line)", "must be a JSON object")])
+    for number, obj, problem in _json_objects(stream, source):
+        if problem is not None:
+            yield problem
             continue
         errors = []
         for key in ("chosen", "rejected"):
