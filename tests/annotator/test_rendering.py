@@ -1,0 +1,167 @@
+"""markdown_render: LLM markdown becomes readable HTML, and nothing in it can run."""
+
+from html.parser import HTMLParser
+
+import pytest
+from django.template import engines
+
+from annotator.rendering import markdown_render, sanitize_html
+
+REL = 'rel="noopener noreferrer nofollow"'
+
+
+class _Elements(HTMLParser):
+    """The elements and attributes a browser would build (text, escaped markup included, is not)."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def _assert_inert(html: str) -> None:
+    """No element that loads or runs anything, no handler, no script URL, no style."""
+    for tag, attrs in _Elements(html).elements:
+        assert tag not in {"script", "iframe", "img", "object", "embed", "svg", "style", "form"}
+        assert tag not in {"input", "link", "meta", "base"}
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            assert name not in {"style", "src", "srcdoc", "action", "formaction"}, (tag, name)
+            if name == "href":
+                assert value.split(":", 1)[0].lower() in {"http", "https", "mailto"}, value
+
+
+def test_paragraphs_emphasis_and_inline_code():
+    html = markdown_render("Some *emphasis*, **strong** and `code`.\nNext line.")
+    assert html == (
+        "<p>Some <em>emphasis</em>, <strong>strong</strong> and <code>code</code>.<br>\n"
+        "Next line.</p>\n"
+    )
+
+
+def test_fenced_code_keeps_its_language_class_and_escapes_its_content():
+    html = markdown_render('```python\nif a < b:\n    print("<b>")\n```')
+    assert html == (
+        '<pre><code class="language-python">if a &lt; b:\n    print("&lt;b&gt;")\n</code></pre>\n'
+    )
+
+
+def test_a_hostile_code_info_string_loses_the_class():
+    html = markdown_render('```" onmouseover="alert(1)\nx\n```')
+    assert html == "<pre><code>x\n</code></pre>\n"
+
+
+def test_lists_render_ordered_lists_keep_their_start():
+    html = markdown_render("- one\n- two\n\n3. three\n4. four")
+    assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html
+    assert '<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>' in html
+
+
+def test_tables_render_with_alignment_as_classes_not_styles():
+    html = markdown_render("| name | n |\n| :--- | ---: |\n| a | 1 |")
+    assert "<table>" in html and "<thead>" in html and "<tbody>" in html
+    assert '<th class="align-left">name</th>' in html
+    assert '<td class="align-right">1</td>' in html
+    _assert_inert(html)
+
+
+def test_headings_blockquotes_rules_and_strikethrough():
+    html = markdown_render("# Title\n\n> quoted\n\n---\n\n~~gone~~")
+    assert "<h1>Title</h1>" in html
+    assert "<blockquote>\n<p>quoted</p>\n</blockquote>" in html
+    assert "<hr>" in html
+    assert "<s>gone</s>" in html
+
+
+def test_links_get_rel_and_open_in_a_new_tab():
+    html = markdown_render('[docs](https://example.com/a?b=1 "Title") and <mailto:x@example.com>')
+    assert (
+        f'<a href="https://example.com/a?b=1" title="Title" target="_blank" {REL}>docs</a>' in html
+    )
+    assert f'<a href="mailto:x@example.com" target="_blank" {REL}>' in html
+
+
+def test_relative_links_lose_their_href():
+    # A response must not link into this application (its own pages, GET endpoints).
+    html = markdown_render("[logout](/accounts/logout/) [top](#x)")
+    assert "href" not in html
+
+
+def test_images_are_not_loaded():
+    html = markdown_render("![tracker](https://evil.example/pixel.png)")
+    assert "<img" not in html
+    assert "tracker" in html
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>window.pwned=1</script>",
+        '<img src=x onerror="window.pwned=1">',
+        "[x](javascript:window.pwned=1)",
+        "[x](JavaScript:window.pwned=1)",
+        "[x](java&#x09;script:window.pwned=1)",
+        '<a href="javascript:window.pwned=1">x</a>',
+        "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+        "[x](vbscript:msgbox(1))",
+        '<div onmouseover="window.pwned=1">hover</div>',
+        '<iframe src="https://evil.example"></iframe>',
+        "<style>body{display:none}</style>",
+        '<svg onload="window.pwned=1"></svg>',
+        '<p style="position:fixed;inset:0">overlay</p>',
+        "<form action=https://evil.example><input name=password></form>",
+        "<!-- comment --><b>bold</b>",
+    ],
+)
+def test_hostile_input_is_neutralised(text):
+    _assert_inert(markdown_render(text))
+
+
+def test_raw_html_is_shown_as_text():
+    html = markdown_render('<script>alert("x")</script> and <b onclick="x()">b</b>')
+    assert html == (
+        '<p>&lt;script&gt;alert("x")&lt;/script&gt; and &lt;b onclick="x()"&gt;b&lt;/b&gt;</p>\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["[x](javascript:alert(1))", "[x](data:text/html,hi)", "<javascript:alert(1)>"]
+)
+def test_script_url_links_have_no_href(text):
+    assert "href" not in markdown_render(text)
+
+
+@pytest.mark.parametrize(
+    ("dirty", "clean"),
+    [
+        ("<script>alert(1)</script>ok", "ok"),
+        ('<img src=x onerror="alert(1)">ok', "ok"),
+        (
+            '<a href="javascript:alert(1)" onclick="x()">x</a>',
+            f'<a target="_blank" {REL}>x</a>',
+        ),
+        ('<a href="data:text/html,hi">x</a>', f'<a target="_blank" {REL}>x</a>'),
+        ('<p style="color:red" onmouseover="x()">p</p>', "<p>p</p>"),
+        ('<code class="language-js evil">c</code>', "<code>c</code>"),
+        ('<td class="align-center">c</td>', "c"),  # a cell outside a table is dropped
+        ('<iframe src="https://e.example"></iframe>ok', "ok"),
+    ],
+)
+def test_sanitizer_alone_removes_what_markdown_might_let_through(dirty, clean):
+    # The second layer on its own, in case the markdown layer ever passes HTML through.
+    assert sanitize_html(dirty) == clean
+
+
+def test_empty_text_renders_nothing():
+    assert markdown_render("") == ""
+
+
+def test_template_filter_renders_and_marks_safe():
+    template = engines["django"].from_string("{% load annotator_extras %}{{ text|markdown }}")
+    html = template.render({"text": "**hi** <script>x</script>"})
+    assert html == "<p><strong>hi</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"
+    assert template.render({"text": None}) == ""
