@@ -5,7 +5,7 @@ Every invariant is a database constraint; business rules live in services, never
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.labels import (
@@ -64,6 +64,25 @@ class Project(models.Model):
         help_text="Judge name whose LM labels are final where no human labelled. "
         "Empty: the judge with the most labels in the project.",
     )
+    # Annotation settings.
+    lease_minutes = models.PositiveSmallIntegerField(
+        default=10, help_text="How long an annotator holds a comparison before it goes back."
+    )
+    require_aspects = models.BooleanField(
+        default=False, help_text="The asked aspects must be answered, not only overall."
+    )
+    require_confidence = models.BooleanField(default=False)
+    require_rationale = models.BooleanField(default=False)
+    # Quality control with gold comparisons (known answers).
+    qualification_items = models.PositiveSmallIntegerField(
+        default=0, help_text="Gold comparisons an annotator must label before real ones (0: none)."
+    )
+    qualification_pass_percent = models.PositiveSmallIntegerField(
+        default=90, help_text="Share of the qualification answered right to pass."
+    )
+    gold_rate = models.FloatField(
+        default=0.0, help_text="After qualification, the share of assignments that are gold (0-1)."
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -72,6 +91,16 @@ class Project(models.Model):
     class Meta:
         ordering = ["slug"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(lease_minutes__gte=1), name="project_lease_minutes_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(qualification_pass_percent__lte=100),
+                name="project_pass_percent_at_most_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0.0, gold_rate__lte=1.0), name="project_gold_rate_range"
+            ),
             models.CheckConstraint(
                 condition=Q(labels_per_item__gte=1), name="project_labels_per_item_positive"
             ),
@@ -104,6 +133,15 @@ class Membership(models.Model):
         default=list, blank=True, help_text="Subjects an expert annotator is matched to."
     )
     is_active = models.BooleanField(default=True)
+
+    class Qualification(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    qualification = models.CharField(
+        max_length=10, choices=Qualification.choices, default=Qualification.PENDING
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -114,6 +152,10 @@ class Membership(models.Model):
             models.CheckConstraint(
                 condition=_in("annotator_type", AnnotatorType),
                 name="membership_annotator_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(qualification__in=["pending", "passed", "failed"]),
+                name="membership_qualification_valid",
             ),
         ]
 
@@ -141,6 +183,12 @@ class Comparison(models.Model):
     route = models.CharField(max_length=10, choices=Route.choices, default=Route.PENDING)
     is_gold = models.BooleanField(default=False, help_text="Known answer, for quality control.")
     gold_choice = models.CharField(max_length=3, choices=Choice.choices, null=True, blank=True)
+    # Kept by the services that add labels and leases (never by signals): the queue orders and
+    # filters on them without counting rows per comparison.
+    labels_done = models.PositiveIntegerField(default=0, help_text="Human labels it has.")
+    human_load = models.PositiveIntegerField(
+        default=0, help_text="Human labels plus open leases: what counts against labels_per_item."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -161,11 +209,23 @@ class Comparison(models.Model):
                 condition=Q(is_gold=False) | Q(gold_choice__isnull=False),
                 name="comparison_gold_has_answer",
             ),
+            models.CheckConstraint(
+                condition=Q(human_load__gte=F("labels_done")),
+                name="comparison_load_covers_labels",
+            ),
         ]
         indexes = [
             models.Index(fields=["project", "route"], name="comparison_project_route"),
             # Keyset pagination of a project's comparisons (exports, queues).
             models.Index(fields=["project", "id"], name="comparison_project_id"),
+            # The annotation queue: nearest to completion first, then oldest.
+            models.Index(
+                "project",
+                F("human_load").desc(),
+                "id",
+                name="comparison_human_queue",
+                condition=Q(route="human", is_gold=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -355,3 +415,96 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Lease(models.Model):
+    """A comparison handed to one annotator until it is labelled, skipped or the time runs out."""
+
+    class Purpose(models.TextChoices):
+        LABEL = "label", "Label"
+        QUALIFICATION = "qualification", "Qualification (gold)"
+        GOLD = "gold", "Gold check"
+
+    class Outcome(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="leases")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases"
+    )
+    purpose = models.CharField(max_length=15, choices=Purpose.choices, default=Purpose.LABEL)
+    shown_order = models.CharField(max_length=2, choices=ShownOrder.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "annotator"],
+                condition=Q(finished_at__isnull=True),
+                name="lease_one_open_per_annotator",
+            ),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True, outcome__isnull=True)
+                | Q(finished_at__isnull=False, outcome__isnull=False),
+                name="lease_outcome_when_finished",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__isnull=True)
+                | Q(outcome__in=["submitted", "skipped", "released", "expired"]),
+                name="lease_outcome_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose__in=["label", "qualification", "gold"]),
+                name="lease_purpose_valid",
+            ),
+            models.CheckConstraint(
+                condition=_in("shown_order", ShownOrder), name="lease_shown_order_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="lease_expires_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "expires_at"],
+                name="lease_open_by_expiry",
+                condition=Q(finished_at__isnull=True),
+            ),
+            models.Index(fields=["annotator", "comparison"], name="lease_annotator_comparison"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease #{self.pk} of {self.comparison_id} to {self.annotator_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.finished_at is None
+
+
+class Skip(models.Model):
+    """An annotator passed on a comparison; it never comes back to them."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips"
+    )
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "annotator"], name="skip_once"),
+            models.CheckConstraint(condition=~Q(reason=""), name="skip_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} skipped {self.comparison_id}: {self.reason}"

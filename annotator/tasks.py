@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from annotator.assignment import leases_reclaim
 from annotator.dataio.jobs import import_job_run
 
 
@@ -12,3 +13,9 @@ from annotator.dataio.jobs import import_job_run
 )
 def import_job_run_task(job_id: int) -> str:
     return import_job_run(job_id=job_id).status
+
+
+@shared_task(name="annotator.leases_reap")
+def leases_reap_task() -> int:
+    """Periodic: close expired leases everywhere (claims also do it, per project)."""
+    return leases_reclaim()

@@ -155,6 +155,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 # Routes by task name; tasks that need a GPU are added to the `gpu` queue here.
 CELERY_TASK_ROUTES = {"annotator.*": {"queue": "default"}}
+CELERY_BEAT_SCHEDULE = {
+    "leases-reap": {"task": "annotator.leases_reap", "schedule": 60.0},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -15,7 +15,8 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Count, IntegerField, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotator.dataio.bulk import ids_reserve, rows_insert
@@ -23,7 +24,7 @@ from annotator.dataio.formats import Parsed, ReadOptions, read_items
 from annotator.dataio.readahead import read_ahead
 from annotator.dataio.records import ComparisonRecord, LineError, record_from_native
 from annotator.labels import ASPECTS, LabelSource
-from annotator.models import Comparison, HumanLabel, Project
+from annotator.models import Comparison, HumanLabel, Lease, Project
 from scoring.models import LMLabel
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ COMPARISON_COLUMNS = (
     "route",
     "is_gold",
     "gold_choice",
+    "labels_done",
+    "human_load",
     "created_at",
 )
 
@@ -270,6 +273,8 @@ def _write_batch(
                 r.route or project.default_route,
                 r.gold is not None,
                 r.gold,
+                len(r.human_labels),
+                len(r.human_labels),
                 now,
             )
             for pk, r in zip(ids, new, strict=True)
@@ -287,6 +292,8 @@ def _write_batch(
         HUMAN_COLUMNS,
         (_human_row(pk, label, now) for pk, record in labelled for label in record.human_labels),
     )
+    if changed:
+        comparisons_recount(ids=[pk for pk, _ in changed])
     summary.lm_labels += rows_insert(
         LMLabel,
         LM_COLUMNS,
@@ -349,6 +356,27 @@ def _update_comparison(project: Project, pk: int, record: ComparisonRecord) -> N
         LMLabel.objects.filter(
             comparison_id=pk, judge_name=label.judge, judge_version=label.judge_version
         ).delete()
+
+
+def comparisons_recount(*, ids: list[int]) -> None:
+    """Recompute the label counters of these comparisons from their rows (after bulk changes)."""
+    labels = (
+        HumanLabel.objects.filter(comparison=OuterRef("pk"))
+        .order_by()
+        .values("comparison")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    open_leases = (
+        Lease.objects.filter(comparison=OuterRef("pk"), finished_at__isnull=True)
+        .order_by()
+        .values("comparison")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    done = Coalesce(Subquery(labels, output_field=IntegerField()), 0)
+    held = Coalesce(Subquery(open_leases, output_field=IntegerField()), 0)
+    Comparison.objects.filter(pk__in=ids).update(labels_done=done, human_load=done + held)
 
 
 def _human_row(pk, label, now) -> tuple:

@@ -1,0 +1,178 @@
+"""Reads used by pages and commands: progress, project counts, annotator quality."""
+
+import statistics
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from annotator.labels import Choice, ShownOrder
+from annotator.models import Comparison, HumanLabel, Membership, Project, Role, Route
+
+
+def projects_for_user(user):
+    """The projects a user belongs to (active memberships), with their role."""
+    return (
+        Project.objects.filter(memberships__user=user, memberships__is_active=True)
+        .annotate(n_comparisons=Count("comparisons", distinct=True))
+        .order_by("slug")
+    )
+
+
+def membership_of(*, project: Project, user) -> Membership | None:
+    return Membership.objects.filter(project=project, user=user, is_active=True).first()
+
+
+@dataclass(frozen=True)
+class Progress:
+    today: int
+    total: int
+    remaining: int
+
+
+def annotator_progress(*, project: Project, user) -> Progress:
+    """What one annotator did (today, in total) and how many comparisons still want labels."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = HumanLabel.objects.filter(comparison__project=project, annotator=user).aggregate(
+        total=Count("id"), today=Count("id", filter=Q(created_at__gte=midnight))
+    )
+    remaining = Comparison.objects.filter(
+        project=project,
+        route=Route.HUMAN,
+        is_gold=False,
+        labels_done__lt=project.labels_per_item,
+    ).count()
+    return Progress(today=mine["today"], total=mine["total"], remaining=remaining)
+
+
+def project_counts(*, project: Project) -> dict:
+    """Comparisons by route and label progress, for the project page."""
+    comparisons = Comparison.objects.filter(project=project)
+    by_route = dict(
+        comparisons.values_list("route").annotate(n=Count("id")).values_list("route", "n")
+    )
+    human = comparisons.filter(route=Route.HUMAN, is_gold=False)
+    wanted = project.labels_per_item
+    done = human.aggregate(
+        complete=Count("id", filter=Q(labels_done__gte=wanted)),
+        started=Count("id", filter=Q(labels_done__gt=0, labels_done__lt=wanted)),
+        untouched=Count("id", filter=Q(labels_done=0)),
+    )
+    return {
+        "total": sum(by_route.values()),
+        "by_route": {route: by_route.get(route, 0) for route in Route.values},
+        "gold": comparisons.filter(is_gold=True).count(),
+        "human_complete": done["complete"],
+        "human_started": done["started"],
+        "human_untouched": done["untouched"],
+        "platform_labels": HumanLabel.objects.filter(
+            comparison__project=project, annotator__isnull=False
+        ).count(),
+    }
+
+
+@dataclass
+class AnnotatorStats:
+    user_id: int
+    username: str
+    annotator_type: str
+    is_active: bool
+    qualification: str
+    labels: int
+    gold_labels: int
+    gold_accuracy: float | None
+    labels_per_hour: float | None
+    median_seconds: float | None
+    first_shown_share: float | None  # share of non-tie labels that chose the left response
+    flags: list[str]
+
+
+# Thresholds for flagging an annotator who is far off; each needs enough labels to mean much.
+GOLD_ACCURACY_FLOOR = 0.7
+MIN_GOLD_FOR_FLAG = 5
+POSITION_BIAS_BAND = (0.25, 0.75)
+MIN_LABELS_FOR_BIAS = 20
+FAST_FRACTION_OF_MEDIAN = 0.25
+
+
+def annotator_stats(*, project: Project) -> list[AnnotatorStats]:
+    """Per annotator of the project: volume, gold accuracy, speed and left/right bias, flagged."""
+    members = list(
+        Membership.objects.filter(project=project)
+        .exclude(role=Role.VIEWER)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    rows = HumanLabel.objects.filter(
+        comparison__project=project, annotator__isnull=False
+    ).values_list(
+        "annotator_id",
+        "overall_choice",
+        "shown_order",
+        "time_spent_s",
+        "created_at",
+        "comparison__is_gold",
+        "comparison__gold_choice",
+    )
+    per_user: dict[int, list[tuple]] = {}
+    for row in rows:
+        per_user.setdefault(row[0], []).append(row)
+
+    stats = []
+    for membership in members:
+        labels = per_user.get(membership.user_id, [])
+        gold = [r for r in labels if r[5]]
+        times = [r[3] for r in labels if r[3] is not None]
+        decided = [r for r in labels if r[1] != Choice.TIE and r[2]]
+        first = [
+            r
+            for r in decided
+            if (r[1] == Choice.A) == (r[2] == ShownOrder.AB)  # chose whatever was on the left
+        ]
+        active_hours = sum(times) / 3600 if times else 0
+        stats.append(
+            AnnotatorStats(
+                user_id=membership.user_id,
+                username=membership.user.get_username(),
+                annotator_type=membership.annotator_type,
+                is_active=membership.is_active,
+                qualification=membership.qualification,
+                labels=len(labels),
+                gold_labels=len(gold),
+                gold_accuracy=(sum(r[1] == r[6] for r in gold) / len(gold)) if gold else None,
+                labels_per_hour=(len(times) / active_hours) if active_hours else None,
+                median_seconds=statistics.median(times) if times else None,
+                first_shown_share=(len(first) / len(decided)) if decided else None,
+                flags=[],
+            )
+        )
+    _flag(stats)
+    return stats
+
+
+def _flag(stats: list[AnnotatorStats]) -> None:
+    medians = [s.median_seconds for s in stats if s.median_seconds is not None]
+    project_median = statistics.median(medians) if medians else None
+    for s in stats:
+        if (
+            s.gold_accuracy is not None
+            and s.gold_labels >= MIN_GOLD_FOR_FLAG
+            and s.gold_accuracy < GOLD_ACCURACY_FLOOR
+        ):
+            s.flags.append(f"gold accuracy {s.gold_accuracy:.0%}")
+        low, high = POSITION_BIAS_BAND
+        if (
+            s.first_shown_share is not None
+            and s.labels >= MIN_LABELS_FOR_BIAS
+            and not low <= s.first_shown_share <= high
+        ):
+            s.flags.append(f"picks the left response {s.first_shown_share:.0%} of the time")
+        if (
+            project_median
+            and s.median_seconds is not None
+            and len(medians) > 1
+            and s.median_seconds < FAST_FRACTION_OF_MEDIAN * project_median
+        ):
+            s.flags.append(
+                f"median {s.median_seconds:.0f}s per label vs {project_median:.0f}s for the team"
+            )
