@@ -1,0 +1,201 @@
+"""Pages for annotators and project admins. Thin: check access, call one service, render.
+
+The annotate page works with htmx (submitting swaps in the next comparison) and without
+JavaScript (plain form posts redirect back to the page).
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.assignment import (
+    AssignmentError,
+    LeaseGone,
+    NotAllowed,
+    annotator_deactivate,
+    assignment_next,
+    assignment_skip,
+    label_submit,
+)
+from annotator.forms import ASPECT_LABELS, LabelForm, SkipForm
+from annotator.models import Lease, Membership, Project, Role
+from annotator.selectors import (
+    annotator_progress,
+    annotator_stats,
+    membership_of,
+    project_counts,
+    projects_for_user,
+)
+
+
+def _project_for(request: HttpRequest, slug: str) -> tuple[Project, Membership | None]:
+    """The project if the user belongs to it (or is a superuser); 404 otherwise, so that
+    outsiders cannot even learn which projects exist."""
+    project = get_object_or_404(Project, slug=slug)
+    membership = membership_of(project=project, user=request.user)
+    if membership is None and not request.user.is_superuser:
+        raise Http404("No such project.")
+    return project, membership
+
+
+def _is_project_admin(request: HttpRequest, membership: Membership | None) -> bool:
+    return request.user.is_superuser or (membership is not None and membership.role == Role.ADMIN)
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "annotator/home.html", {"projects": projects_for_user(request.user)})
+
+
+@login_required
+@require_GET
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    project, membership = _project_for(request, slug)
+    return render(
+        request,
+        "annotator/project.html",
+        {
+            "project": project,
+            "membership": membership,
+            "counts": project_counts(project=project),
+            "progress": annotator_progress(project=project, user=request.user),
+            "is_project_admin": _is_project_admin(request, membership),
+            "can_label": membership is not None and membership.role != Role.VIEWER,
+        },
+    )
+
+
+def _work_context(request, project, lease: Lease | None, form=None, message="", error=""):
+    context = {
+        "project": project,
+        "lease": lease,
+        "message": message,
+        "error": error,
+        "progress": annotator_progress(project=project, user=request.user),
+        "skip_form": SkipForm(),
+    }
+    if lease is not None:
+        comparison = lease.comparison
+        a, b = comparison.response_a, comparison.response_b
+        first, second = (a, b) if lease.shown_order == "AB" else (b, a)
+        form = form or LabelForm(project=project)
+        context.update(
+            comparison=comparison,
+            first=first,
+            second=second,
+            form=form,
+            aspect_fields=[(form[a], ASPECT_LABELS[a]) for a in form.aspects],
+            submit_url=reverse("annotator:submit", args=[project.slug, lease.pk]),
+            skip_url=reverse("annotator:skip", args=[project.slug, lease.pk]),
+        )
+    return context
+
+
+def _denied(request, project, refusal: Exception) -> HttpResponse:
+    context = {"project": project, "reason": refusal}
+    if request.htmx:
+        return render(request, "annotator/_denied.html", context)
+    return render(request, "annotator/denied.html", context, status=403)
+
+
+def _render_work(request, project, context, status=200) -> HttpResponse:
+    # htmx swaps only 2xx responses by default: errors it must show come back as 200 partials.
+    if request.htmx:
+        return render(request, "annotator/_work.html", context)
+    return render(request, "annotator/annotate.html", context, status=status)
+
+
+@login_required
+@require_GET
+def annotate(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project_for(request, slug)
+    try:
+        lease = assignment_next(project=project, user=request.user)
+    except NotAllowed as refusal:
+        return _denied(request, project, refusal)
+    return _render_work(request, project, _work_context(request, project, lease))
+
+
+def _next(request: HttpRequest, project: Project, *, message: str = "") -> HttpResponse:
+    """After a submit or a skip: the next comparison (htmx) or a redirect to it (plain form)."""
+    if not request.htmx:
+        return redirect(reverse("annotator:annotate", args=[project.slug]), permanent=False)
+    try:
+        lease = assignment_next(project=project, user=request.user)
+    except NotAllowed as refusal:
+        return _denied(request, project, refusal)
+    return _render_work(request, project, _work_context(request, project, lease, message=message))
+
+
+@login_required
+@require_POST
+def submit(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
+    project, _ = _project_for(request, slug)
+    lease = get_object_or_404(
+        Lease.objects.select_related("comparison"), pk=lease_id, project=project
+    )
+    form = LabelForm(request.POST, project=project)
+    if not form.is_valid():
+        context = _work_context(
+            request, project, lease, form=form, error="Please complete the highlighted fields."
+        )
+        return _render_work(request, project, context, status=400)
+    try:
+        label_submit(lease_id=lease.pk, user=request.user, answer=form.answer())
+    except NotAllowed as refusal:
+        return _denied(request, project, refusal)
+    except LeaseGone as gone:
+        return _next(request, project, message=str(gone))
+    except AssignmentError as problem:
+        if lease.finished_at is None:
+            context = _work_context(request, project, lease, form=form, error=str(problem))
+            return _render_work(request, project, context, status=409)
+        return _next(request, project, message=str(problem))
+    return _next(request, project, message="Saved.")
+
+
+@login_required
+@require_POST
+def skip(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
+    project, _ = _project_for(request, slug)
+    lease = get_object_or_404(
+        Lease.objects.select_related("comparison"), pk=lease_id, project=project
+    )
+    form = SkipForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        assignment_skip(lease_id=lease.pk, user=request.user, reason=reason)
+    except NotAllowed as refusal:
+        return _denied(request, project, refusal)
+    except AssignmentError as problem:
+        context = _work_context(request, project, lease, error=str(problem))
+        return _render_work(request, project, context, status=400)
+    return _next(request, project, message="Skipped; it will not come back to you.")
+
+
+@login_required
+@require_GET
+def annotators(request: HttpRequest, slug: str) -> HttpResponse:
+    project, membership = _project_for(request, slug)
+    if not _is_project_admin(request, membership):
+        raise Http404("No such page.")
+    return render(
+        request,
+        "annotator/annotators.html",
+        {"project": project, "stats": annotator_stats(project=project)},
+    )
+
+
+@login_required
+@require_POST
+def deactivate(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    project, membership = _project_for(request, slug)
+    if not _is_project_admin(request, membership):
+        raise Http404("No such page.")
+    user = get_object_or_404(get_user_model(), pk=user_id, memberships__project=project)
+    annotator_deactivate(project=project, user=user)
+    return redirect(reverse("annotator:annotators", args=[project.slug]))

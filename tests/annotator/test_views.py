@@ -1,0 +1,244 @@
+"""The annotator pages through HTTP: htmx and plain forms, blind labelling, access rules."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from annotator.models import Comparison, HumanLabel, Lease, Role, Route
+from annotator.services import membership_set, project_create
+from scoring.models import LMLabel
+
+User = get_user_model()
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def setup(db):
+    project = project_create(slug="p", name="Project P", labels_per_item=2, ask_helpful=True)
+    for i in range(3):
+        comparison = Comparison.objects.create(
+            project=project,
+            external_id=f"c{i}",
+            prompt=f"Prompt number {i}",
+            response_a=f"**Alpha** answer {i}",
+            response_b=f"Beta answer {i}\n\n<script>window.pwned=1</script>",
+            route=Route.HUMAN,
+        )
+        # What an annotator must never see: the LM's verdict and other people's labels.
+        LMLabel.objects.create(
+            comparison=comparison,
+            judge_name="judge",
+            choice="A",
+            strength="unknown",
+            rationale="SECRET-LM-RATIONALE",
+        )
+    users = {}
+    for name, role in (("ann", Role.ANNOTATOR), ("boss", Role.ADMIN), ("view", Role.VIEWER)):
+        users[name] = User.objects.create_user(name, password="pw-123456")
+        membership_set(project=project, user=users[name], role=role)
+    other = project_create(slug="q", name="Project Q")
+    users["outsider"] = User.objects.create_user("outsider", password="pw-123456")
+    membership_set(project=other, user=users["outsider"])
+    return project, users
+
+
+def _client(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_pages_need_a_login(client, setup):
+    for name, args in (("home", []), ("project", ["p"]), ("annotate", ["p"])):
+        response = client.get(reverse(f"annotator:{name}", args=args))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_home_lists_only_my_projects(client, setup):
+    _, users = setup
+    page = _client(client, users["ann"]).get(reverse("annotator:home")).content.decode()
+    assert "Project P" in page and "Project Q" not in page
+
+
+def test_the_annotate_page_shows_the_comparison_blind_and_sanitised(client, setup):
+    _, users = setup
+    response = _client(client, users["ann"]).get(reverse("annotator:annotate", args=["p"]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    lease = Lease.objects.get()
+    assert lease.comparison.prompt in page
+    assert "<strong>Alpha</strong>" in page
+    assert "<script>window.pwned" not in page
+    assert "SECRET-LM-RATIONALE" not in page and "judge" not in page
+    first = page.index("Response 1")
+    alpha = page.index("Alpha")
+    beta = page.index("Beta answer")
+    # The shown order decides which response is on the left.
+    assert (alpha < beta) == (lease.shown_order == "AB")
+    assert first < min(alpha, beta)
+    assert 'name="helpful"' in page and 'id="label-form"' in page
+
+
+def test_a_plain_form_post_stores_the_label_and_redirects(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+
+    response = client.post(
+        reverse("annotator:submit", args=["p", lease.pk]),
+        {
+            "overall": "1",
+            "helpful": "2",
+            "confidence": "fairly",
+            "reasons": ["correct"],
+            "rationale": "Clearer.",
+            "time_spent_s": "12.5",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("annotator:annotate", args=["p"])
+    label = HumanLabel.objects.get(annotator=users["ann"])
+    first = "A" if lease.shown_order == "AB" else "B"
+    assert (label.overall_choice, label.overall_strength) == (first, "clearly")
+    assert (label.helpful_choice, label.helpful_strength) == (first, "slightly")
+    assert (label.time_spent_s, label.reasons, label.confidence) == (12.5, ["correct"], "fairly")
+
+
+def test_an_htmx_submit_swaps_in_the_next_comparison(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+
+    response = client.post(
+        reverse("annotator:submit", args=["p", lease.pk]), {"overall": "3"}, **HTMX
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in page  # a partial
+    assert "Saved." in page
+    nxt = Lease.objects.filter(finished_at__isnull=True).get()
+    assert nxt.comparison_id != lease.comparison_id
+    assert nxt.comparison.prompt in page
+
+
+def test_a_double_submit_keeps_one_label(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    url = reverse("annotator:submit", args=["p", lease.pk])
+    client.post(url, {"overall": "1"})
+    client.post(url, {"overall": "5"})
+    assert HumanLabel.objects.filter(annotator=users["ann"]).count() == 1
+
+
+def test_a_missing_answer_is_shown_without_losing_the_comparison(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    response = client.post(reverse("annotator:submit", args=["p", lease.pk]), {"helpful": "2"})
+    assert response.status_code == 400
+    assert "Please complete the highlighted fields." in response.content.decode()
+    assert not HumanLabel.objects.exists()
+    assert Lease.objects.get().finished_at is None
+
+
+def test_an_expired_lease_says_so_and_moves_on(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    now = timezone.now()
+    Lease.objects.filter(pk=lease.pk).update(
+        created_at=now - timedelta(minutes=20), expires_at=now - timedelta(minutes=10)
+    )
+    response = client.post(
+        reverse("annotator:submit", args=["p", lease.pk]), {"overall": "1"}, **HTMX
+    )
+    assert "ran out" in response.content.decode()
+    assert not HumanLabel.objects.exists()
+
+
+def test_skip_with_a_reason(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    response = client.post(
+        reverse("annotator:skip", args=["p", lease.pk]), {"reason": "The prompt is unclear"}
+    )
+    assert response.status_code == 302
+    lease.refresh_from_db()
+    assert lease.outcome == "skipped"
+
+
+def test_access_rules(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+
+    viewer = _client(client, users["view"])
+    assert viewer.get(reverse("annotator:project", args=["p"])).status_code == 200
+    assert viewer.get(reverse("annotator:annotate", args=["p"])).status_code == 403
+    assert (
+        viewer.post(reverse("annotator:submit", args=["p", lease.pk]), {"overall": "1"}).status_code
+        == 403
+    )
+
+    outsider = _client(client, users["outsider"])
+    for method, url in (
+        ("get", reverse("annotator:project", args=["p"])),
+        ("get", reverse("annotator:annotate", args=["p"])),
+        ("post", reverse("annotator:submit", args=["p", lease.pk])),
+        ("post", reverse("annotator:skip", args=["p", lease.pk])),
+        ("get", reverse("annotator:annotators", args=["p"])),
+    ):
+        assert getattr(outsider, method)(url, {"overall": "1"}).status_code == 404, url
+    # a lease of project P cannot be used through project Q's URLs either
+    assert (
+        outsider.post(
+            reverse("annotator:submit", args=["q", lease.pk]), {"overall": "1"}
+        ).status_code
+        == 404
+    )
+
+    annotator = _client(client, users["ann"])
+    assert annotator.get(reverse("annotator:annotators", args=["p"])).status_code == 404
+    assert not HumanLabel.objects.exists()
+
+
+def test_admins_see_annotator_stats_and_can_deactivate(client, setup):
+    _, users = setup
+    ann = _client(client, users["ann"])
+    ann.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+
+    boss = _client(client, users["boss"])
+    page = boss.get(reverse("annotator:annotators", args=["p"])).content.decode()
+    assert "ann" in page and "Deactivate" in page
+    response = boss.post(reverse("annotator:deactivate", args=["p", users["ann"].pk]))
+
+    assert response.status_code == 302
+    lease.refresh_from_db()
+    assert lease.outcome == "released"
+    assert (
+        _client(client, users["ann"]).get(reverse("annotator:project", args=["p"])).status_code
+        == 404
+    )
+
+
+def test_get_is_not_allowed_on_submit(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    assert client.get(reverse("annotator:submit", args=["p", lease.pk])).status_code == 405
