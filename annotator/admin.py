@@ -3,7 +3,15 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from annotator.labels import LabelSource
-from annotator.models import Comparison, HumanLabel, ImportJob, Membership, Project
+from annotator.models import (
+    Comparison,
+    HumanLabel,
+    ImportJob,
+    Lease,
+    Membership,
+    Project,
+    Skip,
+)
 from annotator.services import project_guidelines_update
 from scoring.models import LMLabel
 
@@ -24,7 +32,7 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
-    fields = ["user", "role", "annotator_type", "subjects", "is_active"]
+    fields = ["user", "role", "annotator_type", "subjects", "is_active", "qualification"]
 
 
 @admin.register(Project)
@@ -54,8 +62,14 @@ class ProjectAdmin(admin.ModelAdmin):
                     ("ask_helpful", "ask_truthful", "ask_harmless"),
                     "default_route",
                     "primary_judge",
+                    "lease_minutes",
+                    ("require_aspects", "require_confidence", "require_rationale"),
                 ]
             },
+        ),
+        (
+            "Quality control",
+            {"fields": ["qualification_items", "qualification_pass_percent", "gold_rate"]},
         ),
         (None, {"fields": ["created_at"]}),
     ]
@@ -202,3 +216,40 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of what happened, written by the assignment engine only."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lease)
+class LeaseAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "project",
+        "comparison",
+        "annotator",
+        "purpose",
+        "shown_order",
+        "created_at",
+        "expires_at",
+        "outcome",
+    ]
+    list_filter = ["project", "purpose", "outcome"]
+    list_select_related = ["project", "comparison", "annotator"]
+    search_fields = ["comparison__external_id", "annotator__username"]
+    show_full_result_count = False
+
+
+@admin.register(Skip)
+class SkipAdmin(ReadOnlyAdmin):
+    list_display = ["id", "comparison", "annotator", "reason", "created_at"]
+    list_filter = ["reason", "comparison__project"]
+    list_select_related = ["comparison__project", "annotator"]
+    search_fields = ["comparison__external_id", "annotator__username"]

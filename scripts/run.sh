@@ -16,7 +16,9 @@ scripts/install.sh ml
 .venv/bin/python manage.py seed_demo --url "http://$HOST:$PORT/"
 
 mkdir -p var
-.venv/bin/celery -A config worker -Q default,gpu --pool=solo --loglevel=INFO \
+# -B: the periodic jobs (expired-lease reaper) run inside this one development worker.
+.venv/bin/celery -A config worker -B --schedule var/celerybeat-schedule -Q default,gpu \
+  --pool=solo --loglevel=INFO \
   >var/worker.log 2>&1 &
 worker=$!
 trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null' EXIT

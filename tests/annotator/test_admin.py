@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from annotator.models import Comparison, HumanLabel, Project
+from annotator.models import Comparison, HumanLabel, ImportJob, Lease, Project, Skip
 from scoring.models import LMLabel
 from tests.conftest import DATA
 
@@ -22,6 +22,9 @@ def llmbar(project, run_import):
         (Comparison, {"route__exact": "pending", "project__id__exact": "1"}),
         (HumanLabel, {"source__exact": "imported"}),
         (LMLabel, {"judge_name": "ChatGPT", "q": "Natural-0001"}),
+        (Lease, {"outcome__exact": "expired"}),
+        (Skip, {"q": "Natural"}),
+        (ImportJob, {"status__exact": "failed"}),
     ],
 )
 def test_changelists_load_with_search_and_filters(admin_client, llmbar, model, query):
@@ -74,6 +77,10 @@ def test_editing_guidelines_in_admin_bumps_the_version(admin_client, project):
         "labels_per_item": 3,
         "default_route": "pending",
         "primary_judge": "",
+        "lease_minutes": 10,
+        "qualification_items": 0,
+        "qualification_pass_percent": 90,
+        "gold_rate": 0.0,
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
     }
