@@ -1,0 +1,85 @@
+"""Progress, project counts and per-annotator quality figures."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import F
+
+from annotator.models import Comparison, HumanLabel, Role, Route
+from annotator.selectors import annotator_progress, annotator_stats, project_counts
+from annotator.services import membership_set, project_create
+
+User = get_user_model()
+
+
+def _comparison(project, i, **fields):
+    return Comparison.objects.create(
+        project=project, external_id=f"c{i}", prompt="p", response_a="a", response_b="b", **fields
+    )
+
+
+def _label(comparison, user, choice, shown="AB", seconds=30.0):
+    HumanLabel.objects.create(
+        comparison=comparison,
+        annotator=user,
+        overall_choice=choice,
+        overall_strength="unknown" if choice == "tie" else "clearly",
+        shown_order=shown,
+        time_spent_s=seconds,
+    )
+    Comparison.objects.filter(pk=comparison.pk).update(
+        labels_done=F("labels_done") + 1, human_load=F("human_load") + 1
+    )
+
+
+def test_progress_and_counts(db):
+    project = project_create(slug="p", labels_per_item=2)
+    user = User.objects.create_user("u")
+    membership_set(project=project, user=user)
+    done = _comparison(project, 0, route=Route.HUMAN, labels_done=2, human_load=2)
+    half = _comparison(project, 1, route=Route.HUMAN, labels_done=1, human_load=1)
+    _comparison(project, 2, route=Route.HUMAN)
+    _comparison(project, 3, route=Route.LM)
+    _comparison(project, 4, is_gold=True, gold_choice="A", route=Route.HUMAN)
+    HumanLabel.objects.create(
+        comparison=done, annotator=user, overall_choice="A", overall_strength="clearly"
+    )
+    del half
+
+    progress = annotator_progress(project=project, user=user)
+    counts = project_counts(project=project)
+
+    assert (progress.today, progress.total, progress.remaining) == (1, 1, 2)
+    assert counts["by_route"] == {"pending": 0, "human": 4, "lm": 1}
+    assert (counts["human_complete"], counts["human_started"], counts["human_untouched"]) == (
+        1,
+        1,
+        1,
+    )
+    assert counts["gold"] == 1
+
+
+def test_annotator_stats_flag_the_annotator_who_is_far_off(db):
+    project = project_create(slug="p", labels_per_item=3)
+    good, lazy = User.objects.create_user("good"), User.objects.create_user("lazy")
+    viewer = User.objects.create_user("viewer")
+    for user in (good, lazy):
+        membership_set(project=project, user=user)
+    membership_set(project=project, user=viewer, role=Role.VIEWER)
+    gold = [_comparison(project, i, is_gold=True, gold_choice="A") for i in range(6)]
+    items = [_comparison(project, 100 + i, route=Route.HUMAN) for i in range(24)]
+    for comparison in gold:
+        _label(comparison, good, "A")
+        _label(comparison, lazy, "B", shown="BA", seconds=2)  # wrong, and always the left one
+    for index, comparison in enumerate(items):
+        _label(comparison, good, "A" if index % 2 else "B", shown="AB")
+        _label(comparison, lazy, "A", shown="AB", seconds=2)  # always the left one
+
+    stats = {s.username: s for s in annotator_stats(project=project)}
+
+    assert set(stats) == {"good", "lazy"}
+    assert stats["good"].gold_accuracy == 1.0 and stats["good"].flags == []
+    assert stats["good"].first_shown_share == 0.6  # 6 gold + 12 of 24 on the left
+    assert stats["lazy"].gold_accuracy == 0.0
+    assert stats["lazy"].first_shown_share == 1.0
+    assert stats["lazy"].median_seconds == 2
+    assert len(stats["lazy"].flags) == 3
+    assert stats["good"].labels_per_hour == 120.0
