@@ -83,6 +83,7 @@ class Command(BaseCommand):
             f"Demo project '{project.slug}': {summary.created} comparisons created, "
             f"{summary.skipped} already there."
         )
-        self.stdout.write(f"Open {url}/admin/ and log in with:")
+        self.stdout.write(f"Label at {url}/p/{project.slug}/annotate/ (admin pages: {url}/admin/).")
+        self.stdout.write("Log in with:")
         for username, password in logins:
             self.stdout.write(f"  {username:<11} {password}")
