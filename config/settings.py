@@ -5,9 +5,11 @@ platform runs with no server. Set DATABASE_URL and CELERY_BROKER_URL for Postgre
 RabbitMQ). See the README's "Configuration" table for every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -48,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
+    "axes",
     "annotator",
     "scoring",
     "routing",
@@ -55,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a lockout flagged during the view into a response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -119,14 +126,62 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 
-LOGIN_URL = "admin:login"
+# The site's own login (annotators are not staff, so the admin's login would refuse them).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 
-# Security headers that cost nothing in development either.
+# ============================================================================================
+# --- Security ---
+# Headers that cost nothing in development either.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = env("SECURE_REFERRER_POLICY", default="same-origin")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+
+# Content-Security-Policy (django-csp 4 format). Pages show untrusted LLM text, so the browser
+# runs only our own script files: no inline scripts or handlers, no eval (htmx is configured
+# through a <meta> tag, and its eval features are off), no inline styles, nothing from elsewhere.
+_csp_directives = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF],
+    "img-src": [SELF],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    "object-src": [NONE],
+    "base-uri": [NONE],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+# Not a CSP_* setting: django-csp 4 rejects those as its old configuration format.
+_csp_report_uri = env("CSP_REPORT_URI", default="")
+if _csp_report_uri:
+    _csp_directives["report-uri"] = [_csp_report_uri]
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
+# IP address, that pair is refused for AXES_COOLOFF_MINUTES (a failure meanwhile restarts the
+# wait). Per username *and* address, so that annotators behind one NAT or proxy cannot lock each
+# other out, and nobody can lock a user out from elsewhere. `manage.py axes_reset` unlocks.
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out pair is refused before any password is checked. It needs the
+    # request: call authenticate(request=..., ...) (Django's login views do).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Tests turn it off (pyproject.toml) because Django's test Client.login() passes no request;
+# tests/config/test_security.py turns it on to test the lockout.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# --- end of Security ---
+# ============================================================================================
 
 # --- Celery ---
 CELERY_BROKER_DIR = VAR_DIR / "broker"

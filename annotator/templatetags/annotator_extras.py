@@ -15,3 +15,16 @@ def markdown(text) -> SafeString:
         return mark_safe("")
     # Safe to mark: markdown_render escapes raw HTML and sanitises its own output.
     return mark_safe(markdown_render(str(text)))
+
+
+@register.filter
+def duration(value) -> str:
+    """A timedelta as words: `{{ cooloff|duration }}` -> "15 minutes", "1 hour 30 minutes"."""
+    if value is None:
+        return ""
+    minutes = max(0, round(value.total_seconds() / 60))
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if minutes or not hours:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
