@@ -64,6 +64,12 @@ class Project(models.Model):
         help_text="Judge name whose LM labels are final where no human labelled. "
         "Empty: the judge with the most labels in the project.",
     )
+    judges = models.ManyToManyField(
+        "scoring.Judge",
+        blank=True,
+        related_name="projects",
+        help_text="The judges that label this project; the primary one is named above.",
+    )
     # Annotation settings.
     lease_minutes = models.PositiveSmallIntegerField(
         default=10, help_text="How long an annotator holds a comparison before it goes back."

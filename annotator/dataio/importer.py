@@ -96,6 +96,7 @@ LM_COLUMNS = (
     "position_consistent",
     "rationale",
     "raw_output",
+    "truncated",
     "source",
     "created_at",
 )
@@ -417,6 +418,7 @@ def _lm_row(pk, label, now) -> tuple:
         label.position_consistent,
         label.rationale,
         label.raw_output,
+        label.truncated,
         LabelSource.IMPORTED,
         label.created_at or now,
     )

@@ -78,6 +78,7 @@ class LMLabelRecord:
     position_consistent: bool | None
     rationale: str
     raw_output: Any
+    truncated: bool
     created_at: datetime | None
 
 
@@ -308,6 +309,7 @@ LM_LABEL_FIELDS = frozenset(
         "position_consistent",
         "rationale",
         "raw_output",
+        "truncated",
         "source",
         "created_at",
     }
@@ -432,6 +434,7 @@ def _lm_label(check: _Checker) -> LMLabelRecord | None:
         position_consistent=check.boolean("position_consistent"),
         rationale=check.text("rationale"),
         raw_output=check.obj.get("raw_output") or {},
+        truncated=bool(check.boolean("truncated")),
         created_at=check.timestamp("created_at"),
     )
     if _has_nul(label.raw_output):

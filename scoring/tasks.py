@@ -1,0 +1,22 @@
+"""Celery tasks of the scoring app: thin, ids in, one service call."""
+
+from celery import shared_task
+from django.conf import settings
+
+from scoring.judging.runs import judge_run_execute, judge_runs_reap
+
+
+@shared_task(
+    name="scoring.judge_project",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.JUDGE_SOFT_TIME_LIMIT,
+    time_limit=settings.JUDGE_SOFT_TIME_LIMIT + 300,
+)
+def judge_project_task(run_id: int) -> str:
+    return judge_run_execute(run_id=run_id).status
+
+
+@shared_task(name="scoring.judge_runs_reap")
+def judge_runs_reap_task() -> int:
+    return judge_runs_reap()
