@@ -117,51 +117,66 @@ def table_counts() -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """A real Celery worker process on the configured broker (files locally, Redis in CI),
-    using this test's database. Tests that use it must commit what the worker should see."""
+def start_celery_worker(transactional_db, tmp_path):
+    """Start real Celery worker processes on the configured broker (files locally, Redis in CI),
+    using this test's database; extra settings go in as environment variables. Tests that use it
+    must commit what the worker should see. Every worker is stopped at the end."""
     from config.celery import app
 
     app.control.purge()  # messages left behind by an earlier, interrupted run
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,gpu",
-                "--pool=solo",
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-                "--hostname",
-                f"test-{os.getpid()}@%h",
-            ],
-            cwd=ROOT,
-            env=child_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while b" ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()}")
-        time.sleep(0.2)
-    process.log_path = log_path
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    started = []
+
+    def start(**env) -> subprocess.Popen:
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-Q",
+                    "default,gpu",
+                    "--pool=solo",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--without-heartbeat",
+                    "--loglevel=INFO",
+                    "--hostname",
+                    f"test-{os.getpid()}-{len(started)}@%h",
+                ],
+                cwd=ROOT,
+                env=child_env(**env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        process.log_path = log_path
+        deadline = time.monotonic() + 60
+        while b" ready." not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def celery_worker_process(start_celery_worker):
+    """One real Celery worker process with the default settings."""
+    return start_celery_worker()
 
 
 def wait_for(predicate, *, timeout: float = 60, what: str = "condition"):

@@ -1,0 +1,265 @@
+"""Judge runs: versions, chunked idempotent labelling, one active run, reaping and resuming, and a
+real Celery worker killed in the middle of a run."""
+
+import io
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from annotator.models import Comparison
+from annotator.services import project_create
+from scoring.judging.backend import OrderScore
+from scoring.judging.runs import (
+    JudgeRunActive,
+    judge_run_execute,
+    judge_run_resume,
+    judge_run_start,
+    judge_runs_reap,
+    judge_save,
+)
+from scoring.models import Judge, JudgeRun, LMLabel
+from tests.conftest import wait_for
+
+
+class PrefersGood:
+    """A stand-in model: the response containing GOOD wins, with a bias to the first shown."""
+
+    device = "cpu"
+
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, inputs):
+        self.calls += 1
+        out = []
+        for item in inputs:
+            p = 0.85 if "GOOD" in item.first else 0.25 if "GOOD" in item.second else 0.6
+            out.append(OrderScore(item.key, {"A": p, "B": 1 - p}, p, raw={"fake": True}))
+        return out
+
+    def close(self):
+        pass
+
+
+def _project(n=10, slug="judged"):
+    project = project_create(slug=slug)
+    Comparison.objects.bulk_create(
+        Comparison(
+            project=project,
+            external_id=f"c{i}",
+            prompt=f"question {i}",
+            response_a="GOOD answer" if i % 2 == 0 else "meh",
+            response_b="meh" if i % 2 == 0 else "GOOD answer",
+        )
+        for i in range(n)
+    )
+    return project
+
+
+def _judge(name="fake-judge", **fields):
+    return judge_save(judge=Judge(name=name, backend="hf-local", **fields))
+
+
+def test_the_version_follows_what_changes_the_answers(db):
+    judge = _judge()
+    first = judge.version
+    judge.batch_size = 64
+    assert judge_save(judge=judge).version == first  # speed only
+    judge.prompt_template = "{prompt} {first} {second} {question}"
+    assert judge_save(judge=judge).version != first
+    judge.prompt_template = ""
+    assert judge_save(judge=judge).version == first
+
+
+def test_a_run_labels_every_comparison_with_both_orders(db):
+    project, judge = _project(), _judge()
+    run = judge_run_start(project=project, judge=judge, enqueue=False)
+
+    done = judge_run_execute(run_id=run.pk, backend=PrefersGood(), chunk_size=3)
+
+    assert (done.status, done.done, done.total) == ("succeeded", 10, 10)
+    assert done.pairs_per_second > 0
+    labels = LMLabel.objects.filter(judge_name="fake-judge", judge_version=judge.version)
+    assert labels.count() == 10
+    for label in labels.select_related("comparison"):
+        a_good = "GOOD" in label.comparison.response_a
+        # GOOD first: P(first)=0.85; GOOD second: P(first)=0.25 -> P(GOOD) = 0.75 that way.
+        assert label.p_a == pytest.approx(0.8 if a_good else 0.2)
+        assert label.choice == ("A" if a_good else "B")
+        assert label.position_consistent is True
+        assert set(label.raw_output) == {"ab", "ba"}
+    assert judge in project.judges.all()
+
+
+def test_a_second_run_only_labels_what_is_missing(db):
+    project, judge = _project(), _judge()
+    backend = PrefersGood()
+    judge_run_execute(
+        run_id=judge_run_start(project=project, judge=judge, enqueue=False, limit=4).pk,
+        backend=backend,
+    )
+    assert LMLabel.objects.count() == 4
+    second = judge_run_execute(
+        run_id=judge_run_start(project=project, judge=judge, enqueue=False).pk, backend=backend
+    )
+    assert (second.done, second.total) == (10, 10)
+    assert LMLabel.objects.count() == 10
+
+
+def test_only_one_active_run_per_project_and_judge(db):
+    project, judge = _project(), _judge()
+    judge_run_start(project=project, judge=judge, enqueue=False)
+    with pytest.raises(JudgeRunActive, match="already has an active run"):
+        judge_run_start(project=project, judge=judge, enqueue=False)
+    other = _judge("other-judge")
+    judge_run_start(project=project, judge=other, enqueue=False)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JudgeRun.objects.create(project=project, judge=judge, judge_version="x", status="running")
+
+
+def test_a_stale_run_is_reaped_and_resumes_where_it_stopped(db, settings):
+    settings.JUDGE_STALE_SECONDS = 60
+    project, judge = _project(), _judge()
+    run = judge_run_start(project=project, judge=judge, enqueue=False, limit=6)
+    judge_run_execute(run_id=run.pk, backend=PrefersGood())
+    JudgeRun.objects.filter(pk=run.pk).update(status="running", limit=None)  # as if cut short
+    assert judge_runs_reap() == 0  # its heartbeat is fresh
+    JudgeRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+
+    assert judge_runs_reap() == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "heartbeat" in run.error
+
+    judge_run_resume(run_id=run.pk, enqueue=False)
+    backend = PrefersGood()
+    finished = judge_run_execute(run_id=run.pk, backend=backend)
+    assert (finished.status, finished.done, finished.total) == ("succeeded", 10, 10)
+    assert LMLabel.objects.count() == 10
+
+
+def test_a_live_run_is_not_taken_twice(db):
+    project, judge = _project(), _judge()
+    run = judge_run_start(project=project, judge=judge, enqueue=False)
+    JudgeRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
+    backend = PrefersGood()
+    assert judge_run_execute(run_id=run.pk, backend=backend).status == "running"
+    assert backend.calls == 0
+
+
+def test_a_backend_error_fails_the_run_with_its_message(db):
+    from scoring.judging.backend import JudgeBackendError
+
+    class Broken(PrefersGood):
+        def score(self, inputs):
+            raise JudgeBackendError("the server has no logprobs")
+
+    project, judge = _project(), _judge()
+    run = judge_run_execute(
+        run_id=judge_run_start(project=project, judge=judge, enqueue=False).pk, backend=Broken()
+    )
+    assert run.status == "failed"
+    assert "no logprobs" in run.error
+
+
+def test_the_command_refuses_unknown_judges_and_projects(db):
+    _project()
+    with pytest.raises(CommandError, match="no judge named"):
+        call_command("judge", "--project", "judged", "--judge", "nope", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("judge", "--project", "nope", stdout=io.StringIO())
+
+
+def test_the_command_queues_a_run(db):
+    _project()
+    _judge()
+    out = io.StringIO()
+    call_command("judge", "--project", "judged", "--judge", "fake-judge", stdout=out)
+    assert "queued judge run #" in out.getvalue()
+    assert JudgeRun.objects.get().status == "queued"
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny llama and a tokenizer trained here, saved like a real model directory."""
+    pytest.importorskip("torch")
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from tests.scoring.test_hf_backend import WORDS
+
+    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(
+        [WORDS, WORDS.upper(), "question GOOD answer meh"],
+        trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<s>", "</s>"]),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        bos_token="<s>",
+        eos_token="</s>",
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }} </s> {% endfor %}"
+        "{% if add_generation_prompt %}<s> assistant :{% endif %}"
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+        )
+    )
+    directory = tmp_path_factory.mktemp("tiny-judge")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_leaves_a_run_that_resumes_to_label_each_once(
+    start_celery_worker, tiny_model_dir
+):
+    project = _project(n=400, slug="killed")
+    judge = _judge("tiny", model_path=str(tiny_model_dir), device="cpu", batch_size=8)
+    settings_env = {"JUDGE_CHUNK_SIZE": "4", "JUDGE_STALE_SECONDS": "3"}
+    first = start_celery_worker(**settings_env)
+
+    run = judge_run_start(project=project, judge=judge)
+    wait_for(lambda: JudgeRun.objects.get(pk=run.pk).done >= 20, what="the run to make progress")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    run.refresh_from_db()
+    assert run.status == "running" and run.done < run.total == 400
+
+    time.sleep(3.5)  # longer than JUDGE_STALE_SECONDS without a heartbeat
+    with override_settings(JUDGE_STALE_SECONDS=3):
+        assert judge_runs_reap() == 1
+    run.refresh_from_db()
+    assert run.status == "failed"
+
+    start_celery_worker(**settings_env)
+    judge_run_resume(run_id=run.pk)
+    finished = wait_for(
+        lambda: JudgeRun.objects.filter(pk=run.pk, status="succeeded").first(),
+        timeout=180,
+        what="the resumed run",
+    )
+
+    assert (finished.done, finished.total) == (400, 400)
+    labels = LMLabel.objects.filter(judge_name="tiny", judge_version=judge.version)
+    assert labels.count() == 400
+    assert labels.values("comparison").distinct().count() == 400
