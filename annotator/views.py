@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from annotator.access import is_project_admin, project_for_member
 from annotator.assignment import (
     AssignmentError,
     LeaseGone,
@@ -21,28 +22,13 @@ from annotator.assignment import (
     label_submit,
 )
 from annotator.forms import ASPECT_LABELS, LabelForm, SkipForm
-from annotator.models import Lease, Membership, Project, Role
+from annotator.models import Lease, Project, Role
 from annotator.selectors import (
     annotator_progress,
     annotator_stats,
-    membership_of,
     project_counts,
     projects_for_user,
 )
-
-
-def _project_for(request: HttpRequest, slug: str) -> tuple[Project, Membership | None]:
-    """The project if the user belongs to it (or is a superuser); 404 otherwise, so that
-    outsiders cannot even learn which projects exist."""
-    project = get_object_or_404(Project, slug=slug)
-    membership = membership_of(project=project, user=request.user)
-    if membership is None and not request.user.is_superuser:
-        raise Http404("No such project.")
-    return project, membership
-
-
-def _is_project_admin(request: HttpRequest, membership: Membership | None) -> bool:
-    return request.user.is_superuser or (membership is not None and membership.role == Role.ADMIN)
 
 
 @login_required
@@ -54,7 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = _project_for(request, slug)
+    project, membership = project_for_member(request, slug)
     return render(
         request,
         "annotator/project.html",
@@ -63,7 +49,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "membership": membership,
             "counts": project_counts(project=project),
             "progress": annotator_progress(project=project, user=request.user),
-            "is_project_admin": _is_project_admin(request, membership),
+            "is_project_admin": is_project_admin(request, membership),
             "can_label": membership is not None and membership.role != Role.VIEWER,
         },
     )
@@ -112,7 +98,7 @@ def _render_work(request, project, context, status=200) -> HttpResponse:
 @login_required
 @require_GET
 def annotate(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = _project_for(request, slug)
+    project, _ = project_for_member(request, slug)
     try:
         lease = assignment_next(project=project, user=request.user)
     except NotAllowed as refusal:
@@ -134,7 +120,7 @@ def _next(request: HttpRequest, project: Project, *, message: str = "") -> HttpR
 @login_required
 @require_POST
 def submit(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
-    project, _ = _project_for(request, slug)
+    project, _ = project_for_member(request, slug)
     lease = get_object_or_404(
         Lease.objects.select_related("comparison"), pk=lease_id, project=project
     )
@@ -161,7 +147,7 @@ def submit(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def skip(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
-    project, _ = _project_for(request, slug)
+    project, _ = project_for_member(request, slug)
     lease = get_object_or_404(
         Lease.objects.select_related("comparison"), pk=lease_id, project=project
     )
@@ -180,8 +166,8 @@ def skip(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def annotators(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = _project_for(request, slug)
-    if not _is_project_admin(request, membership):
+    project, membership = project_for_member(request, slug)
+    if not is_project_admin(request, membership):
         raise Http404("No such page.")
     return render(
         request,
@@ -193,8 +179,8 @@ def annotators(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def deactivate(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
-    project, membership = _project_for(request, slug)
-    if not _is_project_admin(request, membership):
+    project, membership = project_for_member(request, slug)
+    if not is_project_admin(request, membership):
         raise Http404("No such page.")
     user = get_object_or_404(get_user_model(), pk=user_id, memberships__project=project)
     annotator_deactivate(project=project, user=user)

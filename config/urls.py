@@ -9,4 +9,5 @@ urlpatterns = [
     # login, logout (POST), password change; templates/registration/ styles the login page.
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("annotator.urls")),
+    path("", include("scoring.urls")),
 ]

@@ -1,0 +1,84 @@
+"""Project pages for the LM judge: start a run, watch it, read the quality report."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.access import is_project_admin, project_for_admin, project_for_member
+from scoring.judging.runs import JudgeRunActive, judge_demo, judge_run_start
+from scoring.models import Judge, JudgeRun, LMLabel
+from scoring.report import JudgeReportError, judge_report, reliability_plot_png
+
+
+def _panel_context(request, project, membership, error=""):
+    runs = list(JudgeRun.objects.filter(project=project).select_related("judge")[:5])
+    return {
+        "project": project,
+        "runs": runs,
+        "active": any(run.is_active for run in runs),
+        "is_project_admin": is_project_admin(request, membership),
+        "judges": Judge.objects.order_by("name"),
+        "judged": list(
+            LMLabel.objects.filter(comparison__project=project)
+            .values_list("judge_name", flat=True)
+            .distinct()
+            .order_by("judge_name")
+        ),
+        "error": error,
+    }
+
+
+@login_required
+@require_GET
+def judge_panel(request: HttpRequest, slug: str) -> HttpResponse:
+    """The project's judge runs; while one is active the partial polls itself."""
+    project, membership = project_for_member(request, slug)
+    template = "scoring/_judge_panel.html" if request.htmx else "scoring/judge_panel.html"
+    return render(request, template, _panel_context(request, project, membership))
+
+
+@login_required
+@require_POST
+def judge_run_create(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_admin(request, slug)
+    name = request.POST.get("judge", "")
+    judge = Judge.objects.filter(name=name).first() if name else judge_demo()
+    if judge is None:
+        raise Http404("No such judge.")
+    error = ""
+    try:
+        judge_run_start(project=project, judge=judge)
+    except JudgeRunActive as exc:
+        error = str(exc)
+    if not request.htmx:
+        return redirect(reverse("scoring:judge_panel", args=[project.slug]))
+    _, membership = project_for_member(request, slug)
+    return render(
+        request, "scoring/_judge_panel.html", _panel_context(request, project, membership, error)
+    )
+
+
+@login_required
+@require_GET
+def judge_report_page(request: HttpRequest, slug: str, judge_name: str) -> HttpResponse:
+    project, _ = project_for_member(request, slug)
+    try:
+        report = judge_report(project=project, judge_name=judge_name, n_bootstrap=500)
+    except JudgeReportError as exc:
+        raise Http404(str(exc)) from None
+    return render(request, "scoring/judge_report.html", {"project": project, "report": report})
+
+
+@login_required
+@require_GET
+def judge_report_plot(request: HttpRequest, slug: str, judge_name: str) -> HttpResponse:
+    project, _ = project_for_member(request, slug)
+    get_object_or_404(
+        LMLabel.objects.filter(comparison__project=project, judge_name=judge_name)[:1]
+    )
+    report = judge_report(project=project, judge_name=judge_name, n_bootstrap=0)
+    response = HttpResponse(reliability_plot_png(report), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
