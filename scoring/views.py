@@ -64,8 +64,11 @@ def judge_run_create(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def judge_report_page(request: HttpRequest, slug: str, judge_name: str) -> HttpResponse:
     project, _ = project_for_member(request, slug)
+    family = Judge.objects.filter(name=judge_name).values_list("model_family", flat=True).first()
     try:
-        report = judge_report(project=project, judge_name=judge_name, n_bootstrap=500)
+        report = judge_report(
+            project=project, judge_name=judge_name, judge_family=family or None, n_bootstrap=500
+        )
     except JudgeReportError as exc:
         raise Http404(str(exc)) from None
     return render(request, "scoring/judge_report.html", {"project": project, "report": report})
