@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -43,6 +44,7 @@ SKIP_REASONS = (
     "Other",
 )
 ASSIGNMENT_VERSION = 1
+RECLAIM_EVERY_S = 5
 
 
 class AssignmentError(Exception):
@@ -101,12 +103,15 @@ def membership_for_labelling(*, project: Project, user) -> Membership:
     return membership
 
 
-def leases_reclaim(*, project: Project | None = None) -> int:
-    """Close expired open leases (of one project, or all) and give their slots back."""
+def leases_reclaim(*, project: Project | None = None, annotator=None) -> int:
+    """Close expired open leases (of one project or all; of one annotator or all) and give
+    their slots back."""
     now = timezone.now()
     expired = Lease.objects.filter(finished_at__isnull=True, expires_at__lte=now)
     if project is not None:
         expired = expired.filter(project=project)
+    if annotator is not None:
+        expired = expired.filter(annotator=annotator)
     with transaction.atomic():
         leases = list(
             expired.select_for_update(skip_locked=True).values_list(
@@ -127,26 +132,34 @@ def _release_slots(comparison_ids: list[int]) -> None:
         Comparison.objects.filter(pk=comparison_id).update(human_load=F("human_load") - 1)
 
 
-def assignment_next(*, project: Project, user) -> Lease | None:
+def assignment_next(
+    *, project: Project, user, membership: Membership | None = None
+) -> Lease | None:
     """The annotator's live lease in this project, or a new one on the best free comparison.
 
     None when nothing is left for them. Raises NotAllowed for non-members, viewers, deactivated
-    annotators and those who failed the qualification.
+    annotators and those who failed the qualification. `membership`: the caller's already loaded
+    membership of this user in this project, to save a query.
     """
-    membership = membership_for_labelling(project=project, user=user)
-    live = _live_lease(project, user)
-    if live is not None:
-        return live
+    membership = _checked(project, user, membership)
+    held = _open_lease(project, user)
+    if held is not None:
+        if held.expires_at > timezone.now():
+            return held
+        # Their own expired lease must close before they can hold a new one.
+        leases_reclaim(project=project, annotator=user)
     qualifying = _qualification_pending(project, membership, user)
-    leases_reclaim(project=project)
+    # Everyone else's expired leases: one claim per project every few seconds looks for them.
+    if cache.add(f"leases-reclaimed:{project.pk}", 1, RECLAIM_EVERY_S):
+        leases_reclaim(project=project)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # Serialise one annotator's own claims (two tabs, a double click) without blocking
             # anybody else: the open-lease constraint would otherwise turn the race into an error.
             Membership.objects.select_for_update().filter(pk=membership.pk).first()
-        live = _live_lease(project, user)
-        if live is not None:
-            return live
+        held = _open_lease(project, user)
+        if held is not None:  # claimed meanwhile by another request of theirs
+            return held
         purpose = _purpose(project, user, qualifying=qualifying)
         if purpose == Lease.Purpose.LABEL:
             comparison_id = _claim_queue(project, membership, user)
@@ -172,15 +185,21 @@ def assignment_next(*, project: Project, user) -> Lease | None:
     return Lease.objects.select_related("comparison").get(pk=lease.pk)
 
 
-def _live_lease(project: Project, user) -> Lease | None:
+def _checked(project: Project, user, membership: Membership | None) -> Membership:
+    if membership is None or membership.project_id != project.pk or membership.user_id != user.pk:
+        return membership_for_labelling(project=project, user=user)
+    if not membership.is_active:
+        raise NotAllowed("You are not an active member of this project.")
+    if membership.role not in LABELLING_ROLES:
+        raise NotAllowed("Viewers cannot label comparisons in this project.")
+    return membership
+
+
+def _open_lease(project: Project, user) -> Lease | None:
+    """The annotator's unfinished lease in the project (there is at most one), live or expired."""
     return (
         Lease.objects.select_related("comparison")
-        .filter(
-            project=project,
-            annotator=user,
-            finished_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        )
+        .filter(project=project, annotator=user, finished_at__isnull=True)
         .first()
     )
 
@@ -278,7 +297,9 @@ def qualification_grade(*, membership: Membership) -> Membership:
     return membership
 
 
-def label_submit(*, lease_id: int, user, answer: LabelAnswer) -> HumanLabel:
+def label_submit(
+    *, lease_id: int, user, answer: LabelAnswer, membership: Membership | None = None
+) -> HumanLabel:
     """Store the annotator's label for their lease. Submitting again returns the same label."""
     with transaction.atomic():
         lease = (
@@ -293,18 +314,22 @@ def label_submit(*, lease_id: int, user, answer: LabelAnswer) -> HumanLabel:
         if existing.exists():
             return existing.get()
         project = lease.project
-        membership_for_labelling(project=project, user=user)
+        membership = _checked(project, user, membership)
         now = timezone.now()
         if lease.finished_at is not None or lease.expires_at <= now:
             raise LeaseGone(
                 "Your time on this comparison ran out and it went back to the queue; "
                 "your answer was not saved. Load the next one."
             )
-        comparison = Comparison.objects.select_for_update().get(pk=lease.comparison_id)
+        comparison = (
+            Comparison.objects.select_for_update()
+            .only("id", "labels_done")
+            .get(pk=lease.comparison_id)
+        )
         full = comparison.labels_done >= project.labels_per_item
         if lease.purpose == Lease.Purpose.LABEL and full:
             raise ComparisonFull("This comparison already has all the labels it needs.")
-        label = _label_from_answer(lease, project, user, answer)
+        label = _label_from_answer(lease, project, membership, answer)
         try:
             with transaction.atomic():
                 label.save()
@@ -318,8 +343,9 @@ def label_submit(*, lease_id: int, user, answer: LabelAnswer) -> HumanLabel:
     return label
 
 
-def _label_from_answer(lease: Lease, project: Project, user, answer: LabelAnswer) -> HumanLabel:
-    membership = Membership.objects.get(project=project, user=user)
+def _label_from_answer(
+    lease: Lease, project: Project, membership: Membership, answer: LabelAnswer
+) -> HumanLabel:
     overall = shown_to_canonical(answer.overall, lease.shown_order)
     fields = {}
     for aspect in ASPECTS:
@@ -340,7 +366,7 @@ def _label_from_answer(lease: Lease, project: Project, user, answer: LabelAnswer
         raise AssignmentError("Time spent cannot be negative.")
     return HumanLabel(
         comparison_id=lease.comparison_id,
-        annotator=user,
+        annotator_id=membership.user_id,
         annotator_type=membership.annotator_type,
         overall_choice=overall[0],
         overall_strength=overall[1],

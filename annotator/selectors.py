@@ -3,6 +3,7 @@
 import statistics
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -36,13 +37,28 @@ def annotator_progress(*, project: Project, user) -> Progress:
     mine = HumanLabel.objects.filter(comparison__project=project, annotator=user).aggregate(
         total=Count("id"), today=Count("id", filter=Q(created_at__gte=midnight))
     )
-    remaining = Comparison.objects.filter(
-        project=project,
-        route=Route.HUMAN,
-        is_gold=False,
-        labels_done__lt=project.labels_per_item,
-    ).count()
-    return Progress(today=mine["today"], total=mine["total"], remaining=remaining)
+    return Progress(
+        today=mine["today"], total=mine["total"], remaining=project_remaining(project=project)
+    )
+
+
+REMAINING_CACHE_S = 15
+
+
+def project_remaining(*, project: Project) -> int:
+    """Human-routed comparisons still short of labels. Counting them scans the project, so every
+    page view shares one count for a few seconds."""
+    key = f"project-remaining:{project.pk}:{project.labels_per_item}"
+    remaining = cache.get(key)
+    if remaining is None:
+        remaining = Comparison.objects.filter(
+            project=project,
+            route=Route.HUMAN,
+            is_gold=False,
+            labels_done__lt=project.labels_per_item,
+        ).count()
+        cache.set(key, remaining, REMAINING_CACHE_S)
+    return remaining
 
 
 def project_counts(*, project: Project) -> dict:

@@ -98,20 +98,20 @@ def _render_work(request, project, context, status=200) -> HttpResponse:
 @login_required
 @require_GET
 def annotate(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, membership = project_for_member(request, slug)
     try:
-        lease = assignment_next(project=project, user=request.user)
+        lease = assignment_next(project=project, user=request.user, membership=membership)
     except NotAllowed as refusal:
         return _denied(request, project, refusal)
     return _render_work(request, project, _work_context(request, project, lease))
 
 
-def _next(request: HttpRequest, project: Project, *, message: str = "") -> HttpResponse:
+def _next(request: HttpRequest, project: Project, membership, *, message: str = "") -> HttpResponse:
     """After a submit or a skip: the next comparison (htmx) or a redirect to it (plain form)."""
     if not request.htmx:
         return redirect(reverse("annotator:annotate", args=[project.slug]), permanent=False)
     try:
-        lease = assignment_next(project=project, user=request.user)
+        lease = assignment_next(project=project, user=request.user, membership=membership)
     except NotAllowed as refusal:
         return _denied(request, project, refusal)
     return _render_work(request, project, _work_context(request, project, lease, message=message))
@@ -120,7 +120,7 @@ def _next(request: HttpRequest, project: Project, *, message: str = "") -> HttpR
 @login_required
 @require_POST
 def submit(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, membership = project_for_member(request, slug)
     lease = get_object_or_404(
         Lease.objects.select_related("comparison"), pk=lease_id, project=project
     )
@@ -131,23 +131,25 @@ def submit(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
         )
         return _render_work(request, project, context, status=400)
     try:
-        label_submit(lease_id=lease.pk, user=request.user, answer=form.answer())
+        label_submit(
+            lease_id=lease.pk, user=request.user, answer=form.answer(), membership=membership
+        )
     except NotAllowed as refusal:
         return _denied(request, project, refusal)
     except LeaseGone as gone:
-        return _next(request, project, message=str(gone))
+        return _next(request, project, membership, message=str(gone))
     except AssignmentError as problem:
         if lease.finished_at is None:
             context = _work_context(request, project, lease, form=form, error=str(problem))
             return _render_work(request, project, context, status=409)
-        return _next(request, project, message=str(problem))
-    return _next(request, project, message="Saved.")
+        return _next(request, project, membership, message=str(problem))
+    return _next(request, project, membership, message="Saved.")
 
 
 @login_required
 @require_POST
 def skip(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, membership = project_for_member(request, slug)
     lease = get_object_or_404(
         Lease.objects.select_related("comparison"), pk=lease_id, project=project
     )
@@ -160,7 +162,7 @@ def skip(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
     except AssignmentError as problem:
         context = _work_context(request, project, lease, error=str(problem))
         return _render_work(request, project, context, status=400)
-    return _next(request, project, message="Skipped; it will not come back to you.")
+    return _next(request, project, membership, message="Skipped; it will not come back to you.")
 
 
 @login_required

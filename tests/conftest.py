@@ -193,3 +193,13 @@ def wait_for(predicate, *, timeout: float = 60, what: str = "condition"):
 def _fast_password_hashing(settings):
     """PBKDF2 is slow on purpose; tests create many users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Cached counts and throttles must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
