@@ -7,6 +7,7 @@ or a future option change still cannot let a script, an event handler or a `java
 through.
 """
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -57,6 +58,9 @@ def _keep_attribute(tag: str, name: str, value: str) -> str | None:
     return value
 
 
+# The same comparison goes to several annotators at about the same time (the queue finishes
+# items first), so a small per-process cache of rendered texts saves most of the work.
+@functools.lru_cache(maxsize=512)
 def markdown_render(text: str) -> str:
     """Render untrusted markdown (an LLM response, a prompt) to HTML that is safe to embed.
 

@@ -21,7 +21,7 @@ from annotator.assignment import (
     assignment_skip,
     label_submit,
 )
-from annotator.forms import ASPECT_LABELS, LabelForm, SkipForm
+from annotator.forms import LabelForm, SkipForm
 from annotator.models import Lease, Project, Role
 from annotator.selectors import (
     annotator_progress,
@@ -74,7 +74,7 @@ def _work_context(request, project, lease: Lease | None, form=None, message="", 
             first=first,
             second=second,
             form=form,
-            aspect_fields=[(form[a], ASPECT_LABELS[a]) for a in form.aspects],
+            fields=form.display(),
             submit_url=reverse("annotator:submit", args=[project.slug, lease.pk]),
             skip_url=reverse("annotator:skip", args=[project.slug, lease.pk]),
         )
