@@ -111,6 +111,9 @@ else:
 # Per-process memory by default; CACHE_URL=redis://... shares it between web processes.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
+# Sessions stay in the database (they survive restarts) and are read through the cache.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
