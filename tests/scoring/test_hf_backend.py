@@ -8,51 +8,15 @@ import pytest
 
 from scoring.judging.backend import JudgeBackendError
 from scoring.judging.prompts import BINARY, FIVE_POINT, JudgeInput, PromptSpec, judge_messages
+from tests.scoring.tiny_models import tiny_llama, tiny_tokenizer
 
 torch = pytest.importorskip("torch")
-
-WORDS = (
-    "you are a careful impartial judge of ai assistant responses compare two to the same user "
-    "prompt and decide which one is better more helpful correct faithful instructions harmless "
-    "do not let order in shown their length or style influence response end answer with digit "
-    "clearly slightly tie how they system assistant what is the capital of france paris rome "
-    "it berlin london good bad very long text here A B 1 2 3 4 5 = [ ] : ? . , ..."
-)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(
-        [WORDS, WORDS.upper()],
-        trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<s>", "</s>"]),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        bos_token="<s>",
-        eos_token="</s>",
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }} </s> {% endfor %}"
-        "{% if add_generation_prompt %}<s> assistant :{% endif %}"
-    )
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-    )
-    return LlamaForCausalLM(config), tokenizer
+    tokenizer = tiny_tokenizer()
+    return tiny_llama(tokenizer), tokenizer
 
 
 def _backend(tiny, **options):

@@ -25,6 +25,7 @@ from scoring.judging.runs import (
 )
 from scoring.models import Judge, JudgeRun, LMLabel
 from tests.conftest import wait_for
+from tests.scoring.tiny_models import tiny_llama, tiny_tokenizer
 
 
 class PrefersGood:
@@ -188,41 +189,8 @@ def test_the_command_queues_a_run(db):
 def tiny_model_dir(tmp_path_factory):
     """A tiny llama and a tokenizer trained here, saved like a real model directory."""
     pytest.importorskip("torch")
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    from tests.scoring.test_hf_backend import WORDS
-
-    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(
-        [WORDS, WORDS.upper(), "question GOOD answer meh"],
-        trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<s>", "</s>"]),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        bos_token="<s>",
-        eos_token="</s>",
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }} </s> {% endfor %}"
-        "{% if add_generation_prompt %}<s> assistant :{% endif %}"
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=1024,
-        )
-    )
+    tokenizer = tiny_tokenizer()
+    model = tiny_llama(tokenizer)
     directory = tmp_path_factory.mktemp("tiny-judge")
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
