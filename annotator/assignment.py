@@ -336,6 +336,10 @@ def label_submit(
         except IntegrityError:
             return HumanLabel.objects.get(comparison_id=lease.comparison_id, annotator=user)
         Lease.objects.filter(pk=lease.pk).update(finished_at=now, outcome=Lease.Outcome.SUBMITTED)
+        if project.retrain_every:
+            from scoring.rewards import reward_retrain_count  # scoring builds on annotator
+
+            transaction.on_commit(lambda: reward_retrain_count(project=project, new_labels=1))
         counters = {"labels_done": F("labels_done") + 1}
         if lease.purpose != Lease.Purpose.LABEL:
             counters["human_load"] = F("human_load") + 1  # gold leases never held a slot

@@ -70,6 +70,11 @@ class Project(models.Model):
         related_name="projects",
         help_text="The judges that label this project; the primary one is named above.",
     )
+    retrain_every = models.PositiveIntegerField(
+        default=0,
+        help_text="Train a new reward model after this many new labels (0: never by itself).",
+    )
+    labels_since_retrain = models.PositiveIntegerField(default=0, editable=False)
     # Annotation settings.
     lease_minutes = models.PositiveSmallIntegerField(
         default=10, help_text="How long an annotator holds a comparison before it goes back."

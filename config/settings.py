@@ -221,10 +221,13 @@ CELERY_TASK_ROUTES = {
     "annotator.*": {"queue": "default"},
     "scoring.judge_project": {"queue": "gpu"},
     "scoring.judge_runs_reap": {"queue": "default"},
+    "scoring.train_reward_model": {"queue": "gpu"},
+    "scoring.reward_runs_reap": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
     "leases-reap": {"task": "annotator.leases_reap", "schedule": 60.0},
     "judge-runs-reap": {"task": "scoring.judge_runs_reap", "schedule": 60.0},
+    "reward-runs-reap": {"task": "scoring.reward_runs_reap", "schedule": 60.0},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -247,6 +250,11 @@ IMPORT_DIR = Path(env("IMPORT_DIR", default=str(VAR_DIR / "imports")))
 JUDGE_CHUNK_SIZE = env.int("JUDGE_CHUNK_SIZE", default=32)
 JUDGE_STALE_SECONDS = env.int("JUDGE_STALE_SECONDS", default=600)
 JUDGE_SOFT_TIME_LIMIT = env.int("JUDGE_SOFT_TIME_LIMIT", default=12 * 3600)
+# Reward-model runs: where checkpoints go (shared storage when workers run on other hosts), how
+# long without a heartbeat makes a run stale, and the task's soft time limit.
+REWARD_MODEL_DIR = Path(env("REWARD_MODEL_DIR", default=str(VAR_DIR / "reward-models")))
+REWARD_STALE_SECONDS = env.int("REWARD_STALE_SECONDS", default=600)
+REWARD_SOFT_TIME_LIMIT = env.int("REWARD_SOFT_TIME_LIMIT", default=24 * 3600)
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
 

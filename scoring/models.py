@@ -213,3 +213,96 @@ class JudgeRun(models.Model):
         if not self.pairs_per_second or self.total <= self.done:
             return None
         return (self.total - self.done) / self.pairs_per_second
+
+
+class RewardModelRun(models.Model):
+    """One reward-model training on a project's labels, run by a GPU worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class LabelSource(models.TextChoices):
+        HUMAN = "human", "Human majority"
+        LM = "lm", "LM judge"
+        FINAL = "final", "Final (human majority, else the primary judge)"
+
+    ACTIVE = ("queued", "running")
+
+    project = models.ForeignKey(
+        "annotator.Project", on_delete=models.CASCADE, related_name="reward_runs"
+    )
+    base_model = models.CharField(
+        max_length=500, default="minilm", help_text="A preset (minilm) or a model directory."
+    )
+    label_source = models.CharField(
+        max_length=10, choices=LabelSource.choices, default=LabelSource.FINAL
+    )
+    eval_project = models.ForeignKey(
+        "annotator.Project",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A held-out project (e.g. gold human labels) scored at the end.",
+    )
+    lr = models.FloatField(default=2e-5)
+    epochs = models.PositiveSmallIntegerField(default=1)
+    batch_size = models.PositiveSmallIntegerField(default=16)
+    grad_accum = models.PositiveSmallIntegerField(default=1)
+    max_length = models.PositiveIntegerField(default=512)
+    warmup_ratio = models.FloatField(default=0.03)
+    weight_decay = models.FloatField(default=0.0)
+    scheduler = models.CharField(max_length=10, default="linear")
+    use_margin = models.BooleanField(default=False, help_text="Margin from label strength.")
+    center_coef = models.FloatField(default=0.01, help_text="Reward-centering coefficient.")
+    seed = models.IntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    progress = models.FloatField(default=0.0, help_text="0-1, from the trainer's step count.")
+    n_train = models.PositiveIntegerField(default=0)
+    n_validation = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=list, blank=True, help_text="The logged series.")
+    final_metrics = models.JSONField(default=dict, blank=True)
+    checkpoint_dir = models.CharField(max_length=500, blank=True)
+    device = models.CharField(max_length=40, blank=True)
+    pairs_per_second = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(status__in=["queued", "running"]),
+                name="rewardrun_one_active_per_project",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed", "cancelled"]),
+                name="rewardrun_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(label_source__in=["human", "lm", "final"]),
+                name="rewardrun_label_source_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(scheduler__in=["linear", "cosine"]), name="rewardrun_scheduler_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0.0, progress__lte=1.0), name="rewardrun_progress_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reward run #{self.pk} on {self.project_id}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

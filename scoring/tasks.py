@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from scoring.judging.runs import judge_run_execute, judge_runs_reap
+from scoring.rewards import reward_run_execute, reward_runs_reap
 
 
 @shared_task(
@@ -20,3 +21,19 @@ def judge_project_task(run_id: int) -> str:
 @shared_task(name="scoring.judge_runs_reap")
 def judge_runs_reap_task() -> int:
     return judge_runs_reap()
+
+
+@shared_task(
+    name="scoring.train_reward_model",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.REWARD_SOFT_TIME_LIMIT,
+    time_limit=settings.REWARD_SOFT_TIME_LIMIT + 300,
+)
+def train_reward_model_task(run_id: int) -> str:
+    return reward_run_execute(run_id=run_id).status
+
+
+@shared_task(name="scoring.reward_runs_reap")
+def reward_runs_reap_task() -> int:
+    return reward_runs_reap()

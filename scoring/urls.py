@@ -17,4 +17,18 @@ urlpatterns = [
         views.judge_report_plot,
         name="judge_report_plot",
     ),
+    path("p/<slug:slug>/reward-models/", views.reward_runs, name="reward_runs"),
+    path("p/<slug:slug>/reward-models/start/", views.reward_run_create, name="reward_run_create"),
+    path("p/<slug:slug>/reward-models/compare/", views.reward_runs_compare, name="reward_compare"),
+    path("p/<slug:slug>/reward-models/<int:run_id>/", views.reward_run_detail, name="reward_run"),
+    path(
+        "p/<slug:slug>/reward-models/<int:run_id>/stop/",
+        views.reward_run_stop,
+        name="reward_run_stop",
+    ),
+    path(
+        "p/<slug:slug>/reward-models/<int:run_id>/curves.png",
+        views.reward_run_curves,
+        name="reward_run_curves",
+    ),
 ]

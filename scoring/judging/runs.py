@@ -186,7 +186,7 @@ def _take(run_id: int, stale_after: timedelta) -> JudgeRun | None:
     """Start (or take over) a run unless another executor is alive on it."""
     now = timezone.now()
     with transaction.atomic():
-        run = JudgeRun.objects.select_for_update().select_related("judge").get(pk=run_id)
+        run = JudgeRun.objects.select_for_update().select_related("judge", "project").get(pk=run_id)
         if run.status == JudgeRun.Status.SUCCEEDED or run.status == JudgeRun.Status.FAILED:
             return None
         if (
@@ -247,6 +247,10 @@ def judge_run_execute(
                 JudgeRun.objects.filter(pk=run.pk).update(
                     done=run.done, pairs_per_second=speed, heartbeat_at=run.heartbeat_at
                 )
+            if run.project.retrain_every:
+                from scoring.rewards import reward_retrain_count
+
+                reward_retrain_count(project=run.project, new_labels=len(labels))
             if on_progress is not None:
                 on_progress(run)
     except Exception as exc:

@@ -50,3 +50,24 @@ def tiny_llama(tokenizer, seed: int = 0):
             max_position_embeddings=1024,
         )
     )
+
+
+def tiny_reward_model(tokenizer, seed: int = 0):
+    """A tiny llama with a one-score head, as AutoModelForSequenceClassification makes them."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    return LlamaForSequenceClassification(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            num_labels=1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
