@@ -6,18 +6,22 @@ both: epochs, batch size, learning rate, linear decay with warmup, weight decay,
 clipping, reward centering 0.01, dropout off, seed, fp32 on CPU and bf16 autocast on CUDA.
 
 Fairness: TRL gets exactly the token ids our loop trains on, pre-tokenised (`chosen_ids` /
-`rejected_ids`) with our truncation policy. That is TRL's documented way to pass processed data;
-it also skips its EOS step (which crashes on BERT's tokenizer, which has no EOS) and its filter,
-which would otherwise DROP every pair longer than max_length instead of truncating it. TRL runs
-with gradient checkpointing off (its default is on: slower, and our loop does not checkpoint)
-and, unless --trl-group-by-length, its default random sampler. Both trainers' models are scored
-on the validation pairs by the same function (`scoring.training.trainer.evaluate`).
+`rejected_ids`, which its RewardTrainer documents for processed datasets) with our truncation
+policy. That also skips its EOS step (which crashes on BERT's tokenizer: it has no EOS) and its
+length filter (which would DROP every pair longer than max_length instead of truncating it, so
+the two would train on different data). TRL runs with gradient checkpointing off (its default is
+on: slower, and our loop does not checkpoint), its default fused AdamW and its default random
+sampler; `--trl-group-by-length` adds a third run with its length-grouped sampler. The same
+seed gives both the same initial reward head. Every trained model is scored on the validation
+pairs by the same function (`scoring.training.trainer.evaluate`).
 
-Each trainer runs in its own child process, so that its peak RSS is its own; pairs/s counts the
-training loop only (no model loading, tokenisation or evaluation), and pairs per CPU-second is
-printed too, as the wall-clock figure moves with whatever else the machine runs.
+Each trainer runs in its own child process, one after the other, so that its peak RSS
+(getrusage in the child) is its own. pairs/s counts the training loop only (no model loading,
+tokenisation or evaluation). pairs per CPU-second is printed too, but on a machine whose cores
+are shared neither is steady: compare figures from the same run.
 
-    python bench/reward.py [--quick] [--pairs N] [--max-length 256] [--only ours|trl]
+    python bench/reward.py [--quick] [--pairs N] [--max-length 256] [--lr 1e-4]
+                           [--trl-group-by-length] [--only ours|trl|trl_grouped]
 
 The last line printed is one JSON object with the figures.
 """
@@ -35,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+LABELS = {"ours": "ours", "trl": "TRL", "trl_grouped": "TRL (grouped)"}
 DEFAULT_DATA = Path("/work/shared/data/hh-rlhf/harmless-base/test.jsonl.gz")
 
 
@@ -115,7 +120,7 @@ def child_ours(params: dict, data_path: str) -> dict:
     }
 
 
-def child_trl(params: dict, data_path: str) -> dict:
+def child_trl(params: dict, data_path: str, grouped: bool = False) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
@@ -152,7 +157,9 @@ def child_trl(params: dict, data_path: str) -> dict:
             center_rewards_coefficient=params["center_coef"] or None,
             disable_dropout=True,
             gradient_checkpointing=False,
-            train_sampling_strategy="group_by_length" if params["trl_grouped"] else "random",
+            train_sampling_strategy="group_by_length" if grouped else "random",
+            # Keep the "length" column for the grouped sampler (the collator ignores it).
+            remove_unused_columns=not grouped,
             bf16=cuda,
             use_cpu=not cuda,
             seed=params["seed"],
@@ -162,7 +169,7 @@ def child_trl(params: dict, data_path: str) -> dict:
             logging_steps=10,
             disable_tqdm=True,
         )
-        if params["trl_grouped"]:
+        if grouped:
             pairs = zip(encoded.chosen, encoded.rejected, strict=True)
             lengths = [max(len(c), len(r)) for c, r in pairs]
             dataset = dataset.add_column("length", lengths)
@@ -226,7 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--pairs", type=int, default=0, help="use the first N pairs (0: all)")
-    parser.add_argument("--quick", action="store_true", help="200 pairs, max length 64")
+    parser.add_argument("--quick", action="store_true", help="200 pairs, max length 64 (~2 min)")
     parser.add_argument("--base", default="minilm", help="a preset name or a model directory")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--epochs", type=int, default=1)
@@ -237,13 +244,15 @@ def main() -> None:
     parser.add_argument("--center-coef", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--only", choices=("ours", "trl"), help="run one trainer only")
+    parser.add_argument(
+        "--only", choices=("ours", "trl", "trl_grouped"), help="run one trainer only"
+    )
     parser.add_argument(
         "--trl-group-by-length",
         action="store_true",
-        help="give TRL its own length-grouped sampler too (its default is random)",
+        help="also run TRL with its own length-grouped sampler (its default is random)",
     )
-    parser.add_argument("--child", choices=("ours", "trl"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("ours", "trl", "trl_grouped"), help=argparse.SUPPRESS)
     parser.add_argument("--child-params", help=argparse.SUPPRESS)
     parser.add_argument("--child-data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -251,8 +260,11 @@ def main() -> None:
     if args.child:
         import resource
 
-        run = child_ours if args.child == "ours" else child_trl
-        result = run(json.loads(args.child_params), args.child_data)
+        params = json.loads(args.child_params)
+        if args.child == "ours":
+            result = child_ours(params, args.child_data)
+        else:
+            result = child_trl(params, args.child_data, grouped=args.child == "trl_grouped")
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -279,7 +291,6 @@ def main() -> None:
         "center_coef": args.center_coef,
         "seed": args.seed,
         "device": args.device,
-        "trl_grouped": args.trl_group_by_length,
     }
     print(
         f"HH harmless: {len(pairs)} pairs, {len(train)} train / {len(validation)} validation "
@@ -301,7 +312,9 @@ def main() -> None:
             )
         )
         kinds = [args.only] if args.only else ["ours", "trl"]
-        print(f"{'trainer':<8} {'pairs/s':>9} {'pairs/cpu-s':>12} {'val acc':>8} {'peak RSS':>10}")
+        if args.trl_group_by_length and not args.only:
+            kinds.append("trl_grouped")
+        print(f"{'trainer':<13} {'pairs/s':>9} {'pairs/cpu-s':>12} {'val acc':>8} {'peak RSS':>10}")
         for kind in kinds:
             outcome, peak = _run_child(kind, params, data_path)
             speed = outcome["pairs_trained"] / outcome["train_seconds"]
@@ -313,13 +326,17 @@ def main() -> None:
             results[f"{kind}_peak_rss_mb"] = round(peak, 1)
             results[f"{kind}_train_seconds"] = round(outcome["train_seconds"], 1)
             results["device"] = outcome["device"]
-            if kind == "trl":
-                results["trl_pairs_kept"] = outcome["pairs_kept"]
-            label = "TRL" + (" (grouped)" if kind == "trl" and args.trl_group_by_length else "")
+            if "pairs_kept" in outcome:
+                results[f"{kind}_pairs_kept"] = outcome["pairs_kept"]
             print(
-                f"{'ours' if kind == 'ours' else label:<8} {speed:9.2f} {per_cpu:12.2f} "
+                f"{LABELS[kind]:<13} {speed:9.2f} {per_cpu:12.2f} "
                 f"{outcome['val_accuracy']:8.4f} {peak:8.0f} MB"
             )
+    if "trl_grouped_pairs_per_s" in results and "ours_pairs_per_s" in results:
+        results["ratio_vs_trl_grouped"] = round(
+            results["ours_pairs_per_s"] / results["trl_grouped_pairs_per_s"], 3
+        )
+        print(f"ours / TRL (grouped): {results['ratio_vs_trl_grouped']}x pairs/s")
     if not args.only:
         results["ratio_vs_trl"] = round(results["ours_pairs_per_s"] / results["trl_pairs_per_s"], 3)
         results["cpu_ratio_vs_trl"] = round(

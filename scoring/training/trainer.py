@@ -13,9 +13,11 @@ optimizer); on CPU everything is fp32.
 Speed (see bench/reward.py): texts are tokenised once, in batches, each prompt once; batches are
 length-grouped (pairs shuffled, cut into mega-batches of 50 batches, sorted by length inside
 each, the batches shuffled, the longest first so that an out-of-memory shows at step 1) and padded
-to their own longest sequence; chosen and rejected go through the model as one batch; losses and
-accuracies stay on the device between log steps; evaluation runs under `torch.inference_mode()`
-on single sequences sorted by length.
+to their own longest sequence; chosen and rejected go through the model as one batch; the
+parameters and gradients live in flat buffers (`FlatParameters`), so that clipping, the fused
+AdamW step and zeroing are one operation each rather than one per tensor; losses and accuracies
+stay on the device between log steps; evaluation runs under `torch.inference_mode()` on single
+sequences sorted by length.
 
 Truncation policy (`truncate`): a text is `prefix + prompt + response + suffix`, where prefix and
 suffix are the tokenizer's own special tokens ([CLS] ... [SEP] for BERT; BOS ... for a decoder,
@@ -195,7 +197,7 @@ def _token_ids(tokenizer, texts: Sequence[str], chunk: int = 1024) -> list[list[
     out: list[list[int]] = []
     for start in range(0, len(texts), chunk):
         part = list(texts[start : start + chunk])
-        out.extend(tokenizer(part, add_special_tokens=False)["input_ids"])
+        out.extend(tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"])
     return out
 
 
