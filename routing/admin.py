@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from routing.models import ComparisonFeatures, RoutingDecision, RoutingRun
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Router output is machine-written and decisions are append-only: read-only here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoutingRun)
+class RoutingRunAdmin(_ReadOnly):
+    list_display = [
+        "id",
+        "project",
+        "strategy",
+        "strategy_version",
+        "budget",
+        "human",
+        "total",
+        "kept_human",
+        "human_label_cost",
+        "expected_label_accuracy",
+        "created_at",
+    ]
+    list_filter = ["project", "strategy"]
+
+
+@admin.register(RoutingDecision)
+class RoutingDecisionAdmin(_ReadOnly):
+    list_display = ["id", "run", "comparison", "route", "strategy", "score", "reason"]
+    list_filter = ["route", "strategy", "run__project"]
+    list_select_related = ["comparison__project"]
+    search_fields = ["comparison__external_id"]
+    show_full_result_count = False
+
+
+@admin.register(ComparisonFeatures)
+class ComparisonFeaturesAdmin(_ReadOnly):
+    list_display = ["id", "comparison", "version", "computed_at"]
+    list_filter = ["version", "comparison__project"]
+    list_select_related = ["comparison__project"]
+    search_fields = ["comparison__external_id"]
+    show_full_result_count = False
