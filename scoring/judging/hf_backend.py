@@ -5,9 +5,19 @@ last token, with position ids computed from the mask), `logits_to_keep=1` (the f
 batch would be gigabytes), `torch.inference_mode()`, SDPA attention, bf16 on CUDA, batches sorted
 by length so that little is padding, and both orders of a comparison next to each other.
 
+Shared prefixes are computed once (`prefix_cache`, on by default): every sequence of a call starts
+with the same system text (about 75 SmolLM2 tokens), and the two orders of a comparison share
+the user prompt up to the first response as well (about 150 tokens on LLMBar, of 316). The
+common prefix of the call runs once; each batch runs its comparisons' own prefixes on top of it
+(left-padded), then both orders' remaining tokens on top of that, from the cached keys and
+values. Position ids come from the attention mask, so padding between the segments is invisible
+to the model and the label log-probabilities equal a plain forward pass's (to float rounding):
+the compute per comparison drops from 2 x (whole sequence) to the pair's prefix + 2 x suffix.
+
 torch and transformers are imported here only, when a backend is built.
 """
 
+import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -50,6 +60,7 @@ class HFLocalBackend:
         dtype: str = "auto",
         batch_size: int = 16,
         max_input_tokens: int = 2048,
+        prefix_cache: bool = True,
         model=None,
         tokenizer=None,
     ):
@@ -59,6 +70,7 @@ class HFLocalBackend:
         self.spec = spec
         self.batch_size = max(1, batch_size)
         self.max_input_tokens = max_input_tokens
+        self.prefix_cache = prefix_cache
         self.device, self.dtype = resolve_device(device, dtype)
         if tokenizer is None:
             tokenizer = AutoTokenizer.from_pretrained(model_path, gguf_file=gguf_file)
@@ -135,24 +147,115 @@ class HFLocalBackend:
 
     def score(self, inputs: Sequence[JudgeInput]) -> list[OrderScore]:
         encoded = [self.encode(i, item) for i, item in enumerate(inputs)]
-        # Length-sorted batches; both orders of a comparison (similar lengths) end up together.
-        order = sorted(encoded, key=lambda e: (len(e.ids), inputs[e.index].key))
         results: list[OrderScore | None] = [None] * len(inputs)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            for enc, logprobs in zip(
-                batch, self.label_logprobs([e.ids for e in batch]), strict=True
-            ):
-                probs = renormalise(logprobs, self.spec.labels)
-                mass = sum(math.exp(lp) for lp in logprobs.values())
+        for batch, logprobs in self._scored_batches(inputs, encoded):
+            for enc, row in zip(batch, logprobs, strict=True):
+                probs = renormalise(row, self.spec.labels)
+                mass = sum(math.exp(lp) for lp in row.values())
                 results[enc.index] = OrderScore(
                     key=inputs[enc.index].key,
                     label_probs=probs,
                     p_first=p_first_better(probs, self.spec.scale),
                     truncated=enc.truncated,
-                    raw={"label_logprobs": logprobs, "label_mass": mass, "tokens": len(enc.ids)},
+                    raw={"label_logprobs": row, "label_mass": mass, "tokens": len(enc.ids)},
                 )
         return results
+
+    def _scored_batches(self, inputs: Sequence[JudgeInput], encoded: list[Encoded]):
+        """(batch of Encoded, their label log-probs), batches of about `batch_size` sequences
+        sorted by length with both orders of a comparison in the same batch."""
+        units: dict[int, list[Encoded]] = {}  # comparison id -> its shown orders
+        for enc in encoded:
+            units.setdefault(inputs[enc.index].key[0], []).append(enc)
+        ordered = sorted(units.values(), key=lambda u: (max(len(e.ids) for e in u), u[0].index))
+        batches: list[list[list[Encoded]]] = [[]]
+        for unit in ordered:
+            if batches[-1] and sum(map(len, batches[-1])) + len(unit) > self.batch_size:
+                batches.append([])
+            batches[-1].append(unit)
+        if not self.prefix_cache:
+            for group in batches:
+                flat = [e for unit in group for e in unit]
+                yield flat, self.label_logprobs([e.ids for e in flat])
+            return
+        # Every sequence keeps at least one token of its own after the shared prefix.
+        shared = _common_prefix_length([e.ids for e in encoded], cap=1)
+        base = self._prefix_cache(encoded[0].ids[:shared]) if shared else None
+        for group in batches:
+            flat = [e for unit in group for e in unit]
+            unit_prefix = [
+                max(shared, _common_prefix_length([e.ids for e in unit], cap=1)) for unit in group
+            ]
+            middles = [
+                unit[0].ids[shared:cut] for unit, cut in zip(group, unit_prefix, strict=True)
+            ]
+            suffixes = [
+                e.ids[cut:] for unit, cut in zip(group, unit_prefix, strict=True) for e in unit
+            ]
+            owner = [u for u, unit in enumerate(group) for _ in unit]
+            yield flat, self._cached_label_logprobs(base, shared, middles, suffixes, owner)
+
+    def _prefix_cache(self, ids: list[int]):
+        """Keys and values of one prefix (batch of one), to be copied for each batch."""
+        import torch
+
+        with torch.inference_mode():
+            output = self.model(
+                input_ids=torch.tensor([ids], device=self.device),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        return output.cache
+
+    def _cached_label_logprobs(self, base, shared, middles, suffixes, owner):
+        """Label log-probs of sequences = shared prefix (`base`, cached) + their comparison's
+        middle (`middles[owner[i]]`) + `suffixes[i]`, padding on the left of each segment."""
+        import torch
+
+        def left_padded(rows):
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, row in enumerate(rows):
+                if row:
+                    ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+                    mask[i, width - len(row) :] = 1
+            return ids, mask
+
+        def run(ids, mask_so_far, cache, keep):
+            positions = (mask_so_far.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+            return self.model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask_so_far.to(self.device),
+                position_ids=positions.to(self.device),
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=keep,
+            )
+
+        units = len(middles)
+        mask = torch.ones((units, shared), dtype=torch.long)
+        cache = None
+        with torch.inference_mode():
+            if base is not None:
+                cache = copy.deepcopy(base)
+                cache.batch_select_indices(torch.zeros(units, dtype=torch.long, device=self.device))
+            if any(middles):
+                ids, middle_mask = left_padded(middles)
+                mask = torch.cat([mask, middle_mask], dim=1)
+                cache = run(ids, mask, cache, 1).cache
+            index = torch.tensor(owner, dtype=torch.long)
+            if cache is not None:
+                cache.batch_select_indices(index.to(self.device))
+            ids, suffix_mask = left_padded(suffixes)
+            mask = torch.cat([mask[index], suffix_mask], dim=1)
+            logits = run(ids, mask, cache, 1).logits[:, -1, :].float()
+            logprobs = torch.log_softmax(logits, dim=-1)[:, list(self.label_ids.values())].cpu()
+        labels = list(self.label_ids)
+        return [
+            {label: float(value) for label, value in zip(labels, row, strict=True)}
+            for row in logprobs.tolist()
+        ]
 
     def label_logprobs(self, sequences: list[list[int]]) -> list[dict[str, float]]:
         """Log-probabilities of each label token as the next token, one forward pass per batch."""
@@ -179,6 +282,17 @@ class HFLocalBackend:
             {label: float(value) for label, value in zip(labels, row, strict=True)}
             for row in logprobs.tolist()
         ]
+
+
+def _common_prefix_length(sequences: Sequence[Sequence[int]], *, cap: int = 0) -> int:
+    """Length of the longest prefix all sequences share, leaving each at least `cap` tokens."""
+    # The lexicographically smallest and largest sequences share only what all of them share.
+    low, high = min(sequences), max(sequences)
+    shared = next(
+        (i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b),
+        min(len(low), len(high)),
+    )
+    return max(0, min(shared, min(len(s) for s in sequences) - cap))
 
 
 def label_token_ids(tokenizer, labels: Sequence[str]) -> dict[str, int]:

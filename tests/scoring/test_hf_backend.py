@@ -74,8 +74,38 @@ def test_left_padding_gives_the_same_scores_as_one_at_a_time(tiny):
             assert batched.label_probs[label] == pytest.approx(single.label_probs[label], abs=1e-4)
 
 
-def test_padding_is_on_the_left(tiny):
-    backend = _backend(tiny)
+def test_shared_prefixes_computed_once_give_the_scores_of_whole_sequences(tiny, monkeypatch):
+    items = [
+        _item(1, "AB", "paris", "rome"),
+        _item(1, "BA", "rome", "paris"),
+        _item(2, "AB", "good " * 30, "bad"),
+        _item(2, "BA", "bad", "good " * 30),
+        _item(3, "BA", "it is very long text here " * 5, "london"),  # one order only
+        JudgeInput((4, "AB"), "a different question", "yes", "no"),
+        JudgeInput((4, "BA"), "a different question", "no", "yes"),
+    ]
+    plain = _backend(tiny, batch_size=4, prefix_cache=False)
+    seen = []
+    original = plain.model.forward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["input_ids"].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plain.model, "forward", spy)
+    whole = plain.score(items)
+    plain_tokens = sum(rows * width for rows, width in seen)
+    seen.clear()
+    cached = _backend(tiny, batch_size=4).score(items)
+    assert sum(rows * width for rows, width in seen) < 0.8 * plain_tokens
+    for a, b in zip(whole, cached, strict=True):
+        assert a.key == b.key and a.truncated == b.truncated
+        for label in ("A", "B"):
+            assert a.label_probs[label] == pytest.approx(b.label_probs[label], abs=1e-5)
+
+
+def test_padding_is_on_the_left(tiny, monkeypatch):
+    backend = _backend(tiny, prefix_cache=False)
     seen = {}
     original = backend.model.forward
 
@@ -85,7 +115,7 @@ def test_padding_is_on_the_left(tiny):
         seen["logits_to_keep"] = kwargs.get("logits_to_keep")
         return original(*args, **kwargs)
 
-    backend.model.forward = spy
+    monkeypatch.setattr(backend.model, "forward", spy)
     backend.score([_item(1, first="good " * 20), _item(2, first="bad")])
     mask = seen["mask"]
     assert mask[:, -1].tolist() == [1, 1]  # every row ends with a real token
