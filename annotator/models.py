@@ -70,6 +70,11 @@ class Project(models.Model):
         related_name="projects",
         help_text="The judges that label this project; the primary one is named above.",
     )
+    license = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Licence of the dataset (e.g. an SPDX id), written in the dataset card.",
+    )
     retrain_every = models.PositiveIntegerField(
         default=0,
         help_text="Train a new reward model after this many new labels (0: never by itself).",
@@ -519,3 +524,40 @@ class Skip(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator_id} skipped {self.comparison_id}: {self.reason}"
+
+
+class ApiToken(models.Model):
+    """A REST API token. Only a SHA-256 of the secret is stored: the secret is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for.")
+    prefix = models.CharField(max_length=12, help_text="The secret's first characters, to tell it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="apitoken_named"),
+            models.CheckConstraint(
+                condition=Q(key_hash__regex=r"^[0-9a-f]{64}$"), name="apitoken_hash_is_sha256"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}... ({self.name}) of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

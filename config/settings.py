@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotator",
     "scoring",
     "routing",
@@ -257,6 +261,50 @@ REWARD_STALE_SECONDS = env.int("REWARD_STALE_SECONDS", default=600)
 REWARD_SOFT_TIME_LIMIT = env.int("REWARD_SOFT_TIME_LIMIT", default=24 * 3600)
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
+
+# --- REST API (annotator/api/) ---
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header turns anonymous requests into 401, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "annotator.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "annotator.api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["annotator.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env("API_TOKEN_THROTTLE_RATE", default="1200/min")},
+    "EXCEPTION_HANDLER": "annotator.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # `?format=` names an import format here, not a renderer.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hybrid preferences API",
+    "DESCRIPTION": "Projects, comparisons, streamed import and export, judge and reward runs.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's scripts and styles come from our own static files (no CDN; see the CSP).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RouteEnum": "annotator.models.Route",
+        # Import jobs and judge runs share one set of states.
+        "JobStatusEnum": "annotator.models.ImportJob.Status",
+        "RewardRunStatusEnum": "scoring.models.RewardModelRun.Status",
+    },
+}
+# Request bodies read into memory (JSON, forms): larger ones get a 413. Imports stream to disk and
+# have their own limit; above API_IMPORT_SYNC_MAX_BYTES they run as a background job.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+API_IMPORT_MAX_BYTES = env.int("API_IMPORT_MAX_BYTES", default=2 * 1024**3)
+API_IMPORT_SYNC_MAX_BYTES = env.int("API_IMPORT_SYNC_MAX_BYTES", default=8 * 1024**2)
 
 LOGGING = {
     "version": 1,
