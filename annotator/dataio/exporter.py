@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Count, F, Func, Value
+from django.db.models import CharField, Count, F, Func, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from orjson import Fragment
 
@@ -45,15 +45,26 @@ _STRENGTH_RANK = {Strength.SLIGHTLY: 0, Strength.CLEARLY: 1, Strength.UNKNOWN: 2
 
 
 def dataset_export_lines(
-    *, project: Project, kind: str = "full", batch_size: int | None = None
+    *,
+    project: Project,
+    kind: str = "full",
+    batch_size: int | None = None,
+    comparisons: QuerySet | None = None,
 ) -> Iterator[bytes]:
-    """Yield the export of `project` as JSON Lines, in newline-terminated chunks of bytes."""
+    """Yield the export of `project` as JSON Lines, in newline-terminated chunks of bytes.
+
+    `comparisons` narrows the export to a filtered queryset of the project's comparisons (the
+    REST API's filters); it is read in the same keyset batches.
+    """
     if kind not in EXPORT_KINDS:
         raise ValueError(f"unknown export kind {kind!r}; expected one of {', '.join(EXPORT_KINDS)}")
     batch_size = batch_size or settings.EXPORT_BATCH_SIZE
+    if comparisons is None:
+        comparisons = Comparison.objects.all()
+    comparisons = comparisons.filter(project=project)
     if kind == "full":
-        return _full_lines(project, batch_size)
-    return _trl_lines(project, batch_size)
+        return _full_lines(project, batch_size, comparisons)
+    return _trl_lines(project, batch_size, comparisons)
 
 
 def project_primary_judge(project: Project) -> str | None:
@@ -99,11 +110,11 @@ def _fetch(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _comparison_batches(project: Project, batch_size: int) -> Iterator[list[tuple]]:
+def _comparison_batches(comparisons: QuerySet, batch_size: int) -> Iterator[list[tuple]]:
     last = 0
     while True:
         rows = _fetch(
-            Comparison.objects.filter(project=project, id__gt=last)
+            comparisons.filter(id__gt=last)
             .order_by("id")
             .values_list(*_COMPARISON_FIELDS)[:batch_size]
         )
@@ -224,14 +235,14 @@ def _judgement(choice: str | None, strength: str | None) -> str | None:
     return None if choice is None else label_format(choice, strength)
 
 
-def _read_batches(project: Project, batch_size: int, fetch_labels) -> Iterator[tuple]:
+def _read_batches(comparisons: QuerySet, batch_size: int, fetch_labels) -> Iterator[tuple]:
     """(comparison rows, fetch_labels(rows)) per batch; in a reader thread when possible.
 
     Outside a transaction, a thread reads the next batch on its own connection, in one read-only
     snapshot, while this thread turns the current one into JSON. Inside a transaction (a caller's
     atomic block, a test) the caller's connection must do the reading, so it runs inline.
     """
-    batches = ((rows, fetch_labels(rows)) for rows in _comparison_batches(project, batch_size))
+    batches = ((rows, fetch_labels(rows)) for rows in _comparison_batches(comparisons, batch_size))
     if connection.in_atomic_block:
         return batches
     return read_ahead(_in_snapshot(batches), name="export-reader")
@@ -258,9 +269,9 @@ def _full_labels(project: Project):
     return fetch
 
 
-def _full_lines(project: Project, batch_size: int) -> Iterator[bytes]:
+def _full_lines(project: Project, batch_size: int, comparisons: QuerySet) -> Iterator[bytes]:
     dumps = orjson.dumps
-    for rows, (humans, lms) in _read_batches(project, batch_size, _full_labels(project)):
+    for rows, (humans, lms) in _read_batches(comparisons, batch_size, _full_labels(project)):
         out = []
         for pk, ext, prompt, a, b, model_a, model_b, metadata, route, gold in rows:
             record = {
@@ -321,10 +332,10 @@ def _trl_labels(project: Project, judge: str | None):
     return fetch
 
 
-def _trl_lines(project: Project, batch_size: int) -> Iterator[bytes]:
+def _trl_lines(project: Project, batch_size: int, comparisons: QuerySet) -> Iterator[bytes]:
     dumps = orjson.dumps
     fetch = _trl_labels(project, project_primary_judge(project))
-    for rows, (humans, lm) in _read_batches(project, batch_size, fetch):
+    for rows, (humans, lm) in _read_batches(comparisons, batch_size, fetch):
         out = []
         for pk, ext, prompt, a, b, *_ in rows:
             votes = humans.get(pk)

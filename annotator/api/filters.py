@@ -1,0 +1,110 @@
+"""Comparison filters shared by the list endpoint and the export."""
+
+import django_filters
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+from annotator.models import Comparison, HumanLabel, Route
+from scoring.models import LMLabel
+
+
+def _distinct_choices():
+    return Subquery(
+        HumanLabel.objects.filter(comparison=OuterRef("pk"))
+        .order_by()
+        .values("comparison")
+        .annotate(n=Count("overall_choice", distinct=True))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+
+
+def _human_count():
+    return Subquery(
+        HumanLabel.objects.filter(comparison=OuterRef("pk"))
+        .order_by()
+        .values("comparison")
+        .annotate(n=Count("*"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+
+
+class ComparisonFilter(django_filters.FilterSet):
+    route = django_filters.ChoiceFilter(choices=Route.choices)
+    external_id = django_filters.CharFilter()
+    has_human_labels = django_filters.BooleanFilter(
+        method="filter_has_human_labels", label="Has at least one human label."
+    )
+    has_lm_label = django_filters.BooleanFilter(
+        method="filter_has_lm_label", label="Has at least one LM label (any judge)."
+    )
+    judge = django_filters.CharFilter(
+        method="filter_judge", label="Has an LM label from the judge of this name."
+    )
+    agreement = django_filters.ChoiceFilter(
+        method="filter_agreement",
+        choices=[
+            ("unanimous", "Two or more human labels, all with the same overall choice"),
+            ("split", "Human labels with different overall choices"),
+        ],
+        label="Agreement among the human labels.",
+    )
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    # Filters that reveal other people's or the LM's labels: not for annotators.
+    LABEL_FILTERS = ("has_lm_label", "judge", "agreement")
+
+    class Meta:
+        model = Comparison
+        fields = ["route", "external_id"]
+
+    def filter_has_human_labels(self, queryset, name, value):
+        if value is None:
+            return queryset
+        # The counter is kept by every service that writes human labels.
+        return queryset.filter(labels_done__gt=0) if value else queryset.filter(labels_done=0)
+
+    def filter_has_lm_label(self, queryset, name, value):
+        if value is None:
+            return queryset
+        exists = Exists(LMLabel.objects.filter(comparison=OuterRef("pk")))
+        return queryset.filter(exists if value else ~exists)
+
+    def filter_judge(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(
+            Exists(LMLabel.objects.filter(comparison=OuterRef("pk"), judge_name=value))
+        )
+
+    def filter_agreement(self, queryset, name, value):
+        if value == "unanimous":
+            return queryset.alias(api_choices=_distinct_choices(), api_votes=_human_count()).filter(
+                api_choices=1, api_votes__gte=2
+            )
+        if value == "split":
+            return queryset.alias(api_choices=_distinct_choices()).filter(api_choices__gt=1)
+        return queryset
+
+
+# The same filters in the OpenAPI schema of the list and the export.
+COMPARISON_FILTER_PARAMETERS = [
+    OpenApiParameter("route", OpenApiTypes.STR, enum=Route.values),
+    OpenApiParameter("external_id", OpenApiTypes.STR),
+    OpenApiParameter("has_human_labels", OpenApiTypes.BOOL),
+    OpenApiParameter("has_lm_label", OpenApiTypes.BOOL, description="Not for annotators."),
+    OpenApiParameter(
+        "judge", OpenApiTypes.STR, description="Has a label of this judge. Not for annotators."
+    ),
+    OpenApiParameter(
+        "agreement",
+        OpenApiTypes.STR,
+        enum=["unanimous", "split"],
+        description="Agreement among the human labels. Not for annotators.",
+    ),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="created_at >= this"),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="created_at < this"),
+]

@@ -1,0 +1,218 @@
+"""Request and response shapes. Serializers validate and render; services write."""
+
+from rest_framework import serializers
+
+from annotator.api.services import PROJECT_EDITABLE
+from annotator.dataio.exporter import EXPORT_KINDS
+from annotator.dataio.formats import FORMATS
+from annotator.labels import ASPECTS, label_format
+from annotator.models import ApiToken, Comparison, HumanLabel, ImportJob, Project
+from scoring.models import LMLabel
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="The caller's role in the project.")
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "guidelines",
+            "guidelines_version",
+            *PROJECT_EDITABLE,
+            "created_at",
+            "role",
+        ]
+        read_only_fields = ["guidelines_version", "created_at"]
+        # The database's check constraints, stated here too so that a bad value names its field.
+        extra_kwargs = {
+            "name": {"required": False, "help_text": "Default: the slug."},
+            "gold_rate": {"min_value": 0.0, "max_value": 1.0},
+            "labels_per_item": {"min_value": 1},
+            "lease_minutes": {"min_value": 1},
+            "qualification_pass_percent": {"max_value": 100},
+        }
+
+    def get_role(self, project) -> str | None:
+        return self.context.get("roles", {}).get(project.pk)
+
+
+class ProjectUpdateSerializer(ProjectSerializer):
+    class Meta(ProjectSerializer.Meta):
+        read_only_fields = ["slug", "guidelines_version", "created_at"]
+
+
+def _judgement(label, aspect: str) -> str | None:
+    choice = getattr(label, f"{aspect}_choice")
+    return None if choice is None else label_format(choice, getattr(label, f"{aspect}_strength"))
+
+
+class HumanLabelSerializer(serializers.ModelSerializer):
+    annotator = serializers.SerializerMethodField()
+    overall = serializers.SerializerMethodField()
+    helpful = serializers.SerializerMethodField()
+    truthful = serializers.SerializerMethodField()
+    harmless = serializers.SerializerMethodField()
+
+    class Meta:
+        model = HumanLabel
+        fields = [
+            "id",
+            "annotator",
+            "annotator_type",
+            "overall",
+            *ASPECTS,
+            "confidence",
+            "reasons",
+            "rationale",
+            "time_spent_s",
+            "shown_order",
+            "guidelines_version",
+            "source",
+            "created_at",
+        ]
+
+    def get_annotator(self, label) -> str:
+        return label.who
+
+    def get_overall(self, label) -> str:
+        return _judgement(label, "overall")
+
+    def get_helpful(self, label) -> str | None:
+        return _judgement(label, "helpful")
+
+    def get_truthful(self, label) -> str | None:
+        return _judgement(label, "truthful")
+
+    def get_harmless(self, label) -> str | None:
+        return _judgement(label, "harmless")
+
+
+class LMLabelSerializer(serializers.ModelSerializer):
+    judge = serializers.CharField(source="judge_name")
+    overall = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LMLabel
+        fields = [
+            "id",
+            "judge",
+            "judge_version",
+            "overall",
+            "p_a",
+            "p_a_ab",
+            "p_a_ba",
+            "position_consistent",
+            "rationale",
+            "truncated",
+            "source",
+            "created_at",
+        ]
+
+    def get_overall(self, label) -> str:
+        return label_format(label.choice, label.strength)
+
+
+class ComparisonSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Comparison
+        fields = [
+            "id",
+            "external_id",
+            "prompt",
+            "response_a",
+            "response_b",
+            "model_a",
+            "model_b",
+            "metadata",
+            "route",
+            "is_gold",
+            "labels_done",
+            "created_at",
+        ]
+
+
+class ComparisonDetailSerializer(ComparisonSerializer):
+    """With labels: every label for admins and viewers; annotators get only their own."""
+
+    human_labels = HumanLabelSerializer(many=True, read_only=True)
+    lm_labels = LMLabelSerializer(many=True, read_only=True)
+
+    class Meta(ComparisonSerializer.Meta):
+        fields = [*ComparisonSerializer.Meta.fields, "human_labels", "lm_labels"]
+
+
+class ImportParamsSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=FORMATS, default="native")
+    update = serializers.BooleanField(default=False)
+    label_source = serializers.RegexField(
+        r"^(human|lm:.+)$",
+        default="human",
+        help_text="trl/hh-rlhf: 'human' or 'lm:JUDGE' (the dataset's preference as an LM label).",
+    )
+    name = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="File name used in error messages (default: the upload's name).",
+    )
+    background = serializers.ChoiceField(
+        choices=["auto", "true", "false"],
+        default="auto",
+        help_text="auto: run in a worker when the body is larger than API_IMPORT_SYNC_MAX_BYTES.",
+    )
+
+
+class ImportSummarySerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    human_labels = serializers.IntegerField()
+    lm_labels = serializers.IntegerField()
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    line = serializers.JSONField(allow_null=True, help_text="Line number (or 'record N').")
+    field = serializers.CharField(allow_null=True)
+    problem = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = ErrorItemSerializer(many=True)
+    error_count = serializers.IntegerField(required=False)
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    job = serializers.IntegerField(source="pk", read_only=True)
+    source = serializers.CharField(source="source_name")
+    errors = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "job",
+            "status",
+            "source",
+            "format",
+            "summary",
+            "error_count",
+            "errors",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_errors(self, job) -> list[dict]:
+        from annotator.api.errors import line_error_parse
+
+        return [line_error_parse(text, job.source_name) for text in job.errors]
+
+
+class ExportParamsSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=EXPORT_KINDS, default="full")
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]

@@ -1,0 +1,23 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from annotator.api import views
+from annotator.api.docs import ApiDocs
+
+app_name = "api"
+
+project = "projects/<slug:slug>/"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", ApiDocs.as_view(url_name="api:schema"), name="docs"),
+    path("projects/", views.ProjectList.as_view(), name="projects"),
+    path(project, views.ProjectDetail.as_view(), name="project"),
+    path(f"{project}comparisons/", views.ComparisonList.as_view(), name="comparisons"),
+    path(f"{project}comparisons/<int:pk>/", views.ComparisonDetail.as_view(), name="comparison"),
+    path(f"{project}import", views.ProjectImport.as_view(), name="import"),
+    path(f"{project}import-jobs/", views.ImportJobList.as_view(), name="import_jobs"),
+    path(f"{project}import-jobs/<int:pk>/", views.ImportJobDetail.as_view(), name="import_job"),
+    path(f"{project}export.jsonl", views.ProjectExport.as_view(), name="export"),
+    path(f"{project}dataset-card", views.DatasetCard.as_view(), name="dataset_card"),
+]

@@ -1,0 +1,74 @@
+"""Shared set-up for the REST API tests: a project team with one user per role, and clients."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from annotator.api.services import api_token_create
+from annotator.models import Comparison, HumanLabel, Project, Role
+from annotator.services import membership_set, project_create
+from scoring.models import LMLabel
+
+ROLES = ("anonymous", "annotator", "viewer", "admin", "outsider")
+
+
+@dataclass
+class Team:
+    project: Project
+    other: Project
+    users: dict
+
+
+def team_create() -> Team:
+    """Project `proj` with an admin, an annotator and a viewer; `outsider` administers `other`."""
+    User = get_user_model()
+    project = project_create(slug="proj", name="Project")
+    other = project_create(slug="other", name="Other")
+    users = {}
+    for role in ("admin", "annotator", "viewer"):
+        users[role] = User.objects.create_user(role, password="pw")
+        membership_set(project=project, user=users[role], role=role)
+    users["outsider"] = User.objects.create_user("outsider", password="pw")
+    membership_set(project=other, user=users["outsider"], role=Role.ADMIN)
+    return Team(project=project, other=other, users=users)
+
+
+def client_for(user=None) -> APIClient:
+    """A script's client: the user's token in the Authorization header (anonymous without)."""
+    client = APIClient()
+    if user is not None:
+        _, secret = api_token_create(user=user, name="tests")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def comparison_with_labels(project: Project, external_id: str = "c1", **fields) -> Comparison:
+    """A comparison with an imported human label, an LM label, and nothing from users."""
+    comparison = Comparison.objects.create(
+        project=project,
+        external_id=external_id,
+        prompt=f"Prompt {external_id}?",
+        response_a="Answer A.",
+        response_b="Answer B.",
+        content_hash="0" * 64,
+        **fields,
+    )
+    HumanLabel.objects.create(
+        comparison=comparison,
+        annotator_name="someone-else",
+        source="imported",
+        overall_choice="A",
+        overall_strength="clearly",
+    )
+    LMLabel.objects.create(
+        comparison=comparison,
+        judge_name="judge-x",
+        judge_version="v1",
+        choice="B",
+        strength="slightly",
+        p_a=0.3,
+    )
+    Comparison.objects.filter(pk=comparison.pk).update(labels_done=1, human_load=1)
+    comparison.refresh_from_db()
+    return comparison

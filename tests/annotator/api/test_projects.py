@@ -1,0 +1,153 @@
+"""Projects and comparisons over the API: create, update, list with filters, labels by role."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from annotator.models import Comparison, HumanLabel, Membership, Project
+from tests.annotator.api.helpers import client_for, comparison_with_labels
+
+P = "/api/v1/projects/proj"
+
+
+def test_site_staff_create_a_project_and_become_its_admin(team, clients):
+    staff = team.users["viewer"]
+    staff.is_staff = True
+    staff.save()
+
+    created = client_for(staff).post(
+        "/api/v1/projects/", {"slug": "new", "name": "New", "license": "CC-BY-4.0"}, format="json"
+    )
+    refused = clients["admin"].post("/api/v1/projects/", {"slug": "nope"}, format="json")
+
+    assert created.status_code == 201, created.content
+    assert created.json()["role"] == "admin" and created.json()["license"] == "CC-BY-4.0"
+    assert Membership.objects.get(project__slug="new", user=staff).role == "admin"
+    assert refused.status_code == 403 and not Project.objects.filter(slug="nope").exists()
+
+
+def test_a_duplicate_or_invalid_project_names_the_field(team):
+    team.users["admin"].is_staff = True
+    team.users["admin"].save()
+    client = client_for(team.users["admin"])
+
+    taken = client.post("/api/v1/projects/", {"slug": "proj"}, format="json")
+    bad = client.post("/api/v1/projects/", {"slug": "a b", "gold_rate": 2}, format="json")
+
+    assert taken.status_code == 400
+    assert taken.json()["errors"][0]["field"] == "slug"
+    assert {e["field"] for e in bad.json()["errors"]} == {"slug", "gold_rate"}
+
+
+def test_admins_update_settings_and_new_guidelines_bump_the_version(team, clients):
+    response = clients["admin"].patch(
+        f"{P}/", {"guidelines": "Be careful.", "labels_per_item": 5}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["guidelines"], body["guidelines_version"], body["labels_per_item"]) == (
+        "Be careful.",
+        2,
+        5,
+    )
+    same = clients["admin"].patch(f"{P}/", {"guidelines": "Be careful."}, format="json")
+    assert same.json()["guidelines_version"] == 2
+    slug = clients["admin"].patch(f"{P}/", {"slug": "renamed"}, format="json")
+    assert slug.status_code == 200 and Project.objects.filter(slug="proj").exists()
+    invalid = clients["admin"].patch(f"{P}/", {"labels_per_item": 0}, format="json")
+    assert invalid.status_code == 400
+    assert invalid.json()["errors"][0]["field"] == "labels_per_item"
+
+
+def _ids(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [c["external_id"] for c in response.json()["results"]]
+
+
+def test_comparisons_are_cursor_paginated(team, clients):
+    for i in range(5):
+        comparison_with_labels(team.project, f"c{i}")
+
+    first = clients["viewer"].get(f"{P}/comparisons/?page_size=2").json()
+    second = clients["viewer"].get(first["next"]).json()
+    third = clients["viewer"].get(second["next"]).json()
+
+    pages = [first, second, third]
+    assert [[c["external_id"] for c in p["results"]] for p in pages] == [
+        ["c0", "c1"],
+        ["c2", "c3"],
+        ["c4"],
+    ]
+    assert third["next"] is None
+
+
+def test_comparison_filters(team, clients):
+    labelled = comparison_with_labels(team.project, "labelled", route="human")
+    Comparison.objects.create(
+        project=team.project,
+        external_id="bare",
+        prompt="p",
+        response_a="a",
+        response_b="b",
+        content_hash="1" * 64,
+        route="lm",
+    )
+    split = comparison_with_labels(team.project, "split")
+    HumanLabel.objects.create(
+        comparison=split,
+        annotator_name="third",
+        source="imported",
+        overall_choice="B",
+        overall_strength="clearly",
+    )
+    Comparison.objects.filter(pk=labelled.pk).update(created_at=timezone.now() - timedelta(days=3))
+    viewer = clients["viewer"]
+
+    assert _ids(viewer.get(f"{P}/comparisons/?route=human")) == ["labelled"]
+    assert _ids(viewer.get(f"{P}/comparisons/?has_human_labels=false")) == ["bare"]
+    assert _ids(viewer.get(f"{P}/comparisons/?has_lm_label=true")) == ["labelled", "split"]
+    assert _ids(viewer.get(f"{P}/comparisons/?judge=judge-x")) == ["labelled", "split"]
+    assert _ids(viewer.get(f"{P}/comparisons/?judge=nobody")) == []
+    assert _ids(viewer.get(f"{P}/comparisons/?agreement=split")) == ["split"]
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+    assert _ids(viewer.get(f"{P}/comparisons/", {"created_after": since})) == ["bare", "split"]
+    assert _ids(viewer.get(f"{P}/comparisons/", {"created_before": since})) == ["labelled"]
+    bad = viewer.get(f"{P}/comparisons/?route=sideways")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "route"
+
+
+def test_annotators_cannot_filter_on_labels_they_may_not_see(team, clients):
+    comparison_with_labels(team.project)
+
+    assert clients["annotator"].get(f"{P}/comparisons/?route=pending").status_code == 200
+    assert clients["annotator"].get(f"{P}/comparisons/?judge=judge-x").status_code == 403
+
+
+def test_a_comparisons_labels_depend_on_the_callers_role(team, clients):
+    comparison = comparison_with_labels(team.project)
+    HumanLabel.objects.create(
+        comparison=comparison,
+        annotator=team.users["annotator"],
+        source="platform",
+        overall_choice="tie",
+        overall_strength="unknown",
+    )
+    url = f"{P}/comparisons/{comparison.pk}/"
+
+    as_viewer = clients["viewer"].get(url).json()
+    as_annotator = clients["annotator"].get(url).json()
+
+    assert [h["annotator"] for h in as_viewer["human_labels"]] == ["someone-else", "annotator"]
+    assert [(m["judge"], m["overall"]) for m in as_viewer["lm_labels"]] == [
+        ("judge-x", "B-is-slightly-better")
+    ]
+    assert [h["annotator"] for h in as_annotator["human_labels"]] == ["annotator"]
+    assert as_annotator["human_labels"][0]["overall"] == "Tie"
+    assert as_annotator["lm_labels"] == []
+
+
+def test_another_projects_comparison_is_not_found(team, clients):
+    elsewhere = comparison_with_labels(team.other, "x")
+
+    assert clients["admin"].get(f"{P}/comparisons/{elsewhere.pk}/").status_code == 404
