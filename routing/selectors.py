@@ -1,0 +1,165 @@
+"""Reads for the router: a project's comparisons as RoutingInputs, its routing runs."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotator.dataio.exporter import project_primary_judge
+from annotator.models import Comparison, HumanLabel, Project
+from routing.features import FEATURE_VERSION
+from routing.models import ComparisonFeatures, RoutingRun
+from routing.problem import CHOICE_CODES, NONE, TEXT_COLUMNS, RoutingInputs
+from scoring.models import LMLabel
+
+
+@dataclass
+class ProjectRouting:
+    """A project's routable comparisons, what the router knows about each, and their state."""
+
+    inputs: RoutingInputs
+    ids: np.ndarray  # comparison ids, in the inputs' order
+    human_labelled: np.ndarray  # bool: has at least one human label (stays human)
+    missing_features: int  # comparisons without stored features of FEATURE_VERSION
+    primary_judge: str
+
+
+def project_judges(project: Project, primary: str | None) -> list[str]:
+    """The judge names whose labels count for agreement: the project's configured judges, else
+    every judge that labelled in the project; the primary judge first."""
+    names = list(project.judges.values_list("name", flat=True))
+    if not names:
+        names = list(
+            LMLabel.objects.filter(comparison__project=project)
+            .values_list("judge_name", flat=True)
+            .distinct()
+            .order_by("judge_name")
+        )
+    if primary:
+        names = [primary, *(n for n in names if n != primary)]
+    return names
+
+
+def _latest_labels(project: Project, judge: str) -> dict[int, tuple]:
+    """comparison id -> (choice, p_a, consistent, truncated) of the judge's latest label."""
+    latest: dict[int, tuple] = {}
+    for pk, choice, p_a, consistent, truncated in (
+        LMLabel.objects.filter(comparison__project=project, judge_name=judge)
+        .order_by("comparison_id", "created_at", "id")
+        .values_list("comparison_id", "choice", "p_a", "position_consistent", "truncated")
+        .iterator(chunk_size=5000)
+    ):
+        latest[pk] = (choice, p_a, consistent, truncated)
+    return latest
+
+
+def routing_inputs(project: Project, *, primary_judge: str | None = None) -> ProjectRouting:
+    """Everything the router may use for the project's comparisons (gold items for quality
+    control are not routed): stored text features, descriptive tags, the primary judge's label,
+    the other judges' agreement, and the human votes (for learning and evaluation only)."""
+    primary = primary_judge or project_primary_judge(project) or ""
+    comparisons = list(
+        Comparison.objects.filter(project=project, is_gold=False)
+        .order_by("id")
+        .values_list("id", "metadata")
+    )
+    ids = np.array([pk for pk, _ in comparisons], dtype=np.int64)
+    index = {pk: i for i, pk in enumerate(ids.tolist())}
+    n = len(ids)
+
+    text = {c: np.full(n, np.nan) for c in TEXT_COLUMNS}
+    tag_lists: list[list[str]] = [[] for _ in range(n)]
+    found = 0
+    for pk, values, tags in (
+        ComparisonFeatures.objects.filter(
+            comparison__project=project, comparison__is_gold=False, version=FEATURE_VERSION
+        )
+        .values_list("comparison_id", "values", "tags")
+        .iterator(chunk_size=5000)
+    ):
+        i = index[pk]
+        found += 1
+        for c in TEXT_COLUMNS:
+            v = values.get(c)
+            text[c][i] = np.nan if v is None else float(v)
+        tag_lists[i] = list(tags)
+    vocabulary = sorted({t for tags in tag_lists for t in tags})
+    code = {t: k for k, t in enumerate(vocabulary)}
+    width = max((len(t) for t in tag_lists), default=0)
+    tag_codes = np.full((n, width), -1, dtype=np.int32)
+    for i, tags in enumerate(tag_lists):
+        for j, t in enumerate(tags):
+            tag_codes[i, j] = code[t]
+
+    p_a = np.full(n, np.nan)
+    consistent = np.full(n, np.nan)
+    truncated = np.zeros(n)
+    lm_choice = np.full(n, NONE, dtype=np.int32)
+    judges = project_judges(project, primary)
+    if primary:
+        for pk, (choice, pa, cons, trunc) in _latest_labels(project, primary).items():
+            i = index.get(pk)
+            if i is None:
+                continue
+            lm_choice[i] = CHOICE_CODES[choice]
+            # A label without a probability still says which side it took.
+            p_a[i] = pa if pa is not None else {"A": 1.0, "B": 0.0, "tie": 0.5}[choice]
+            consistent[i] = np.nan if cons is None else float(cons)
+            truncated[i] = float(trunc)
+    agree_sum, agree_n = np.zeros(n), np.zeros(n)
+    other_p, other_n = np.zeros(n), np.zeros(n)
+    for judge in judges[1:] if primary else []:
+        for pk, (choice, pa, _, _) in _latest_labels(project, judge).items():
+            i = index.get(pk)
+            if i is None:
+                continue
+            if choice != "tie" and lm_choice[i] in (0, 1):
+                agree_sum[i] += CHOICE_CODES[choice] == lm_choice[i]
+                agree_n[i] += 1
+            if pa is not None:
+                other_p[i] += pa
+                other_n[i] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        others_agree = np.where(agree_n > 0, agree_sum / agree_n, np.nan)
+        others_p_a = np.where(other_n > 0, other_p / other_n, np.nan)
+
+    votes_by: dict[int, list[int]] = defaultdict(list)
+    for pk, choice in (
+        HumanLabel.objects.filter(comparison__project=project, comparison__is_gold=False)
+        .order_by("comparison_id", "id")
+        .values_list("comparison_id", "overall_choice")
+        .iterator(chunk_size=5000)
+    ):
+        votes_by[pk].append(CHOICE_CODES[choice])
+    width = max((len(v) for v in votes_by.values()), default=0)
+    votes = np.full((n, width), NONE, dtype=np.int32)
+    human_labelled = np.zeros(n, dtype=bool)
+    for pk, codes in votes_by.items():
+        i = index[pk]
+        votes[i, : len(codes)] = codes
+        human_labelled[i] = True
+
+    inputs = RoutingInputs(
+        text=text,
+        tag_codes=tag_codes,
+        tag_vocabulary=vocabulary,
+        p_a=p_a,
+        consistent=consistent,
+        truncated=truncated,
+        lm_choice=lm_choice,
+        others_agree=others_agree,
+        others_p_a=others_p_a,
+        votes=votes,
+        ids=ids,
+    )
+    return ProjectRouting(
+        inputs=inputs,
+        ids=ids,
+        human_labelled=human_labelled,
+        missing_features=n - found,
+        primary_judge=primary,
+    )
+
+
+def latest_routing_run(project: Project) -> RoutingRun | None:
+    return RoutingRun.objects.filter(project=project).order_by("-id").first()

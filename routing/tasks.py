@@ -1,0 +1,12 @@
+"""Celery tasks of the router: thin, ids in, one service call."""
+
+from celery import shared_task
+
+from annotator.models import Project
+from routing.features import features_compute
+
+
+@shared_task(name="routing.features_compute", acks_late=True, reject_on_worker_lost=True)
+def features_compute_task(project_id: int, recompute: bool = False) -> int:
+    # Idempotent (upserts on comparison and feature version): a redelivery only redoes work.
+    return features_compute(project=Project.objects.get(pk=project_id), recompute=recompute)
