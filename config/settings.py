@@ -267,6 +267,8 @@ CELERY_TASK_ROUTES = {
     "scoring.judge_runs_reap": {"queue": "default"},
     "scoring.train_reward_model": {"queue": "gpu"},
     "scoring.reward_runs_reap": {"queue": "default"},
+    # Embeddings on CPU are fine for the router's small model; a GPU worker may take it too.
+    "routing.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
     "leases-reap": {"task": "annotator.leases_reap", "schedule": 60.0},
@@ -299,6 +301,12 @@ JUDGE_SOFT_TIME_LIMIT = env.int("JUDGE_SOFT_TIME_LIMIT", default=12 * 3600)
 REWARD_MODEL_DIR = Path(env("REWARD_MODEL_DIR", default=str(VAR_DIR / "reward-models")))
 REWARD_STALE_SECONDS = env.int("REWARD_STALE_SECONDS", default=600)
 REWARD_SOFT_TIME_LIMIT = env.int("REWARD_SOFT_TIME_LIMIT", default=24 * 3600)
+# Router: metadata keys whose values become descriptive tags (features), the folds of its
+# cross-fitting, and the PPM's candidate counts (training and hyper_simulated).
+ROUTING_TAG_KEYS = env.list("ROUTING_TAG_KEYS", default=["source", "category", "subject", "subset"])
+ROUTING_FOLDS = env.int("ROUTING_FOLDS", default=5)
+ROUTING_PPM_CANDIDATES = env.int("ROUTING_PPM_CANDIDATES", default=300)
+ROUTING_SIMULATED_CANDIDATES = env.int("ROUTING_SIMULATED_CANDIDATES", default=500)
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
 
