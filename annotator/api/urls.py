@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from annotator.api import views
@@ -20,4 +20,5 @@ urlpatterns = [
     path(f"{project}import-jobs/<int:pk>/", views.ImportJobDetail.as_view(), name="import_job"),
     path(f"{project}export.jsonl", views.ProjectExport.as_view(), name="export"),
     path(f"{project}dataset-card", views.DatasetCard.as_view(), name="dataset_card"),
+    path("", include("scoring.api")),
 ]

@@ -1,0 +1,119 @@
+"""The permission matrix: every endpoint for anonymous, annotator, viewer, admin and an outsider.
+
+Anonymous callers get 401; members of other projects get 404 (they cannot learn that a project
+exists); annotators read comparisons but cannot export, see runs or change anything; viewers
+read and export; admins do everything in their project.
+"""
+
+import io
+
+import orjson
+import pytest
+
+from annotator.dataio.jobs import import_job_create
+from scoring.judging.runs import judge_save
+from scoring.models import Judge, JudgeRun, RewardModelRun
+from tests.annotator.api.helpers import ROLES, comparison_with_labels
+
+READ, EXPORT, ADMIN = "read", "export", "admin"
+P = "/api/v1/projects/proj"
+
+# (name, method, url template, body, who may: read = any member, export = viewers and admins)
+ENDPOINTS = [
+    ("project", "get", f"{P}/", None, READ),
+    ("project update", "patch", f"{P}/", {"name": "Renamed"}, ADMIN),
+    ("comparisons", "get", f"{P}/comparisons/", None, READ),
+    ("comparison", "get", P + "/comparisons/{comparison}/", None, READ),
+    ("import", "post", f"{P}/import", "jsonl", ADMIN),
+    ("import jobs", "get", f"{P}/import-jobs/", None, ADMIN),
+    ("import job", "get", P + "/import-jobs/{job}/", None, ADMIN),
+    ("export trl", "get", f"{P}/export.jsonl?kind=trl", None, EXPORT),
+    ("export full", "get", f"{P}/export.jsonl?kind=full", None, EXPORT),
+    ("dataset card", "get", f"{P}/dataset-card", None, EXPORT),
+    ("judge runs", "get", f"{P}/judge-runs/", None, EXPORT),
+    ("judge run start", "post", f"{P}/judge-runs/", {"judge": "j1"}, ADMIN),
+    ("judge run", "get", P + "/judge-runs/{judge_run}/", None, EXPORT),
+    ("judge run resume", "post", P + "/judge-runs/{judge_run}/resume/", None, ADMIN),
+    ("judge run labels", "get", P + "/judge-runs/{judge_run}/labels/", None, EXPORT),
+    ("reward runs", "get", f"{P}/reward-runs/", None, EXPORT),
+    ("reward run start", "post", f"{P}/reward-runs/", {"label_source": "human"}, ADMIN),
+    ("reward run", "get", P + "/reward-runs/{reward_run}/", None, EXPORT),
+    ("reward run cancel", "post", P + "/reward-runs/{reward_run}/cancel/", None, ADMIN),
+    ("checkpoint", "get", P + "/reward-runs/{reward_run}/checkpoint/", None, EXPORT),
+]
+ALLOWED = {
+    READ: {"annotator", "viewer", "admin"},
+    EXPORT: {"viewer", "admin"},
+    ADMIN: {"admin"},
+}
+
+
+@pytest.fixture
+def objects(team, tmp_path, settings):
+    settings.IMPORT_DIR = tmp_path / "imports"
+    comparison = comparison_with_labels(team.project)
+    job = import_job_create(
+        project=team.project, stream=io.BytesIO(b"{}\n"), source_name="queued.jsonl"
+    )
+    judge = judge_save(judge=Judge(name="j1", backend=Judge.Backend.HF_LOCAL))
+    judge_run = JudgeRun.objects.create(
+        project=team.project, judge=judge, judge_version=judge.version, status="failed"
+    )
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "card.json").write_text("{}")
+    reward_run = RewardModelRun.objects.create(
+        project=team.project, status="succeeded", checkpoint_dir=str(checkpoint)
+    )
+    return {
+        "comparison": comparison.pk,
+        "job": job.pk,
+        "judge_run": judge_run.pk,
+        "reward_run": reward_run.pk,
+    }
+
+
+def _call(client, method, url, body):
+    if body == "jsonl":
+        line = {"external_id": "new", "prompt": "p", "response_a": "a", "response_b": "b"}
+        return client.post(url, orjson.dumps(line), content_type="application/x-ndjson")
+    if body is None:
+        return getattr(client, method)(url)
+    return getattr(client, method)(url, body, format="json")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    ("method", "url", "body", "need"),
+    [pytest.param(*e[1:], id=e[0]) for e in ENDPOINTS],
+)
+def test_permission_matrix(clients, objects, role, method, url, body, need):
+    response = _call(clients[role], method, url.format(**objects), body)
+
+    if role == "anonymous":
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer")
+    elif role == "outsider":
+        assert response.status_code == 404
+    elif role in ALLOWED[need]:
+        assert response.status_code in (200, 201), response.content[:500]
+    else:
+        assert response.status_code == 403
+    if response.status_code >= 400:
+        error = response.json()
+        assert set(error) >= {"detail", "errors"} and error["detail"]
+
+
+def test_the_project_list_shows_only_the_callers_projects_with_their_role(clients):
+    viewer = clients["viewer"].get("/api/v1/projects/").json()
+    outsider = clients["outsider"].get("/api/v1/projects/").json()
+
+    assert [(p["slug"], p["role"]) for p in viewer["results"]] == [("proj", "viewer")]
+    assert [(p["slug"], p["role"]) for p in outsider["results"]] == [("other", "admin")]
+    assert clients["anonymous"].get("/api/v1/projects/").status_code == 401
+
+
+def test_an_inactive_membership_is_treated_as_none(team, clients):
+    team.project.memberships.filter(user=team.users["viewer"]).update(is_active=False)
+
+    assert clients["viewer"].get(f"{P}/").status_code == 404
