@@ -34,6 +34,7 @@ from annotator.models import (
     Route,
     Skip,
 )
+from annotator.services import project_labels_changed
 
 LABELLING_ROLES = (Role.ADMIN, Role.ANNOTATOR)
 SKIP_REASONS = (
@@ -336,6 +337,7 @@ def label_submit(
         except IntegrityError:
             return HumanLabel.objects.get(comparison_id=lease.comparison_id, annotator=user)
         Lease.objects.filter(pk=lease.pk).update(finished_at=now, outcome=Lease.Outcome.SUBMITTED)
+        project_labels_changed(project_id=project.pk)
         if project.retrain_every:
             from scoring.rewards import reward_retrain_count  # scoring builds on annotator
 

@@ -561,3 +561,53 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ProjectAnalytics(models.Model):
+    """A project's analytics report (annotator/analytics), cached: the page reads this one row.
+
+    Label writes bump `labels_version` (after their commit) and queue one debounced refresh; the
+    refresh stores the report computed from the labels as of `report_version`.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="analytics"
+    )
+    labels_version = models.PositiveBigIntegerField(
+        default=0, help_text="Goes up whenever the project's labels change."
+    )
+    labels_changed_at = models.DateTimeField(null=True, blank=True)
+    report_version = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The labels_version the report was computed from."
+    )
+    refresh_queued = models.BooleanField(
+        default=False, help_text="A refresh task is queued and has not started yet (debounce)."
+    )
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_seconds = models.FloatField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    plots = models.JSONField(default=dict, blank=True, help_text="Plot name -> base64 PNG.")
+    posteriors = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="npz: comparison ids and their Dawid-Skene posteriors over A / B / tie.",
+    )
+    error = models.TextField(blank=True, help_text="Why the last refresh failed, if it did.")
+
+    class Meta:
+        verbose_name = "project analytics"
+        verbose_name_plural = "project analytics"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(report_version__isnull=True)
+                | Q(report_version__lte=F("labels_version")),
+                name="projectanalytics_report_not_ahead",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"analytics of {self.project_id} (labels v{self.labels_version})"
+
+    @property
+    def is_stale(self) -> bool:
+        return self.report_version != self.labels_version

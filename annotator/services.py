@@ -1,5 +1,8 @@
 """Write operations on projects and members. Each owns its transaction."""
 
+import logging
+
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
@@ -8,6 +11,7 @@ from annotator.labels import AnnotatorType
 from annotator.models import Membership, Project, Role
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -54,3 +58,26 @@ def membership_set(
         },
     )
     return membership
+
+
+def project_labels_changed(*, project_id: int) -> None:
+    """Call where labels of the project are written, inside the writing transaction: once it
+    commits, the cached analytics are marked stale and one debounced refresh is queued (a burst
+    of labels queues one). A broker that is down does not fail the write: the next change
+    queues the refresh again."""
+
+    def after_commit() -> None:
+        from annotator.analytics.report import analytics_labels_changed, analytics_queue_cleared
+        from annotator.analytics.tasks import analytics_refresh_task
+
+        if not analytics_labels_changed(project_id=project_id):
+            return
+        try:
+            analytics_refresh_task.apply_async(
+                (project_id,), countdown=django_settings.ANALYTICS_DEBOUNCE_SECONDS
+            )
+        except Exception:
+            logger.exception("could not queue the analytics refresh of project %s", project_id)
+            analytics_queue_cleared(project_id=project_id)
+
+    transaction.on_commit(after_commit)

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from annotator.analytics.tasks import analytics_refresh_task  # noqa: F401 (registers it)
 from annotator.assignment import leases_reclaim
 from annotator.dataio.jobs import import_job_run
 

@@ -309,6 +309,9 @@ ROUTING_PPM_CANDIDATES = env.int("ROUTING_PPM_CANDIDATES", default=300)
 ROUTING_SIMULATED_CANDIDATES = env.int("ROUTING_SIMULATED_CANDIDATES", default=500)
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
+# Analytics (annotator/analytics): after labels change, the cached report is recomputed by one
+# task this many seconds later (a burst of labels queues one refresh).
+ANALYTICS_DEBOUNCE_SECONDS = env.int("ANALYTICS_DEBOUNCE_SECONDS", default=30)
 
 # --- REST API (annotator/api/) ---
 REST_FRAMEWORK = {

@@ -249,8 +249,8 @@ def agreement_summary(
     choices = pairable(choice_counts)
     patterns, frequency = patterns_of(choices)
     resampled = bootstrap_frequencies(frequency, n_bootstrap=n_bootstrap, seed=seed)
-    per_pattern = coincidences(patterns).reshape(len(patterns), -1)
     k = choices.shape[1]
+    per_pattern = coincidences(patterns).reshape(len(patterns), k * k)
     summary = {
         "n_units": int(choices.shape[0]),
         "n_labels": int(choices.sum()),
@@ -270,7 +270,7 @@ def agreement_summary(
         s_patterns, s_frequency = patterns_of(scale)
         s_resampled = bootstrap_frequencies(s_frequency, n_bootstrap=n_bootstrap, seed=seed + 1)
         v = scale.shape[1]
-        s_per_pattern = coincidences(s_patterns).reshape(len(s_patterns), -1)
+        s_per_pattern = coincidences(s_patterns).reshape(len(s_patterns), v * v)
         summary["n_units_ordinal"] = int(scale.shape[0])
         summary["alpha_ordinal"] = _estimate(
             krippendorff_alpha(scale, "ordinal"),
@@ -298,12 +298,12 @@ def rater_vs_group(rater: np.ndarray, counts: np.ndarray, *, n_bootstrap: int, s
     resampled = bootstrap_frequencies(frequency, n_bootstrap=n_bootstrap, seed=seed)
     weights = np.vstack([frequency[None, :], resampled])
 
-    group_confusion = coincidences(p_counts).reshape(len(patterns), -1)
+    group_confusion = coincidences(p_counts).reshape(len(patterns), k * k)
     # Coincidences count each unordered pair twice, divided by (m - 1); undo that division so
     # the pooled pairs weigh as pairs, as in `pairwise_from_patterns`.
     m = p_counts.sum(axis=1).astype(np.float64)
     group_confusion = group_confusion * np.maximum(m - 1, 1)[:, None]
-    rater_confusion = rater_confusions(p_rater, p_counts).reshape(len(patterns), -1)
+    rater_confusion = rater_confusions(p_rater, p_counts).reshape(len(patterns), k * k)
     hh = (weights @ group_confusion).reshape(-1, k, k)
     jh = (weights @ rater_confusion).reshape(-1, k, k)
     with np.errstate(invalid="ignore", divide="ignore"):

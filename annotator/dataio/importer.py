@@ -25,6 +25,7 @@ from annotator.dataio.readahead import read_ahead
 from annotator.dataio.records import ComparisonRecord, LineError, record_from_native
 from annotator.labels import ASPECTS, LabelSource
 from annotator.models import Comparison, HumanLabel, Lease, Project
+from annotator.services import project_labels_changed
 from scoring.models import LMLabel
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,8 @@ def comparisons_import(
                 _write_batch(locked, batch, watermark, update, summary, errors)
             if errors.count:
                 raise _Rollback
+            if summary.created or summary.updated:
+                project_labels_changed(project_id=locked.pk)
             if summary.created >= ANALYZE_AFTER_ROWS:
                 _tables_analyze()
     except _Rollback:

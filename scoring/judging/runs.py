@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from annotator.labels import LabelSource
 from annotator.models import Comparison, Project
+from annotator.services import project_labels_changed
 from scoring.judging.backend import JudgeBackend, JudgeBackendError, OrderScore
 from scoring.judging.combine import verdict_combine
 from scoring.judging.prompts import (
@@ -241,6 +242,7 @@ def judge_run_execute(
             speed = pairs / max(time.perf_counter() - started, 1e-9)
             with transaction.atomic():
                 LMLabel.objects.bulk_create(labels, ignore_conflicts=True)
+                project_labels_changed(project_id=run.project_id)
                 run.done = run.total - _unlabelled(run).count()
                 run.pairs_per_second = speed
                 run.heartbeat_at = timezone.now()
