@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from annotator import views
 
@@ -16,4 +16,5 @@ urlpatterns = [
         views.deactivate,
         name="deactivate",
     ),
+    path("", include("annotator.analytics.urls")),
 ]
