@@ -9,6 +9,13 @@ one query per batch and label kind, so a million-row export never holds more tha
   `agreement` for every comparison that has a final label: the majority of its human labels if it
   has any (a tied vote or a Tie majority gives no pair), else its LM label from the project's
   primary judge (its latest version); ties are dropped.
+
+With `with_confidence`, each line also has `posterior` (the Dawid-Skene posterior over A / B /
+tie from the project's cached analytics, null for a comparison without human labels) and
+`label_confidence` (trl: the posterior of the exported preference, or the primary judge's own
+probability for an LM pair; full: the largest posterior). `min_confidence` keeps only lines whose
+label_confidence is known and at least that. The posteriors are read once from the cache, keyed
+by comparison id (a sorted id array looked up per batch).
 """
 
 from collections import Counter, defaultdict
@@ -50,6 +57,8 @@ def dataset_export_lines(
     kind: str = "full",
     batch_size: int | None = None,
     comparisons: QuerySet | None = None,
+    with_confidence: bool = False,
+    min_confidence: float | None = None,
 ) -> Iterator[bytes]:
     """Yield the export of `project` as JSON Lines, in newline-terminated chunks of bytes.
 
@@ -62,9 +71,50 @@ def dataset_export_lines(
     if comparisons is None:
         comparisons = Comparison.objects.all()
     comparisons = comparisons.filter(project=project)
+    confidence = _Confidence.load(project, with_confidence, min_confidence)
     if kind == "full":
-        return _full_lines(project, batch_size, comparisons)
-    return _trl_lines(project, batch_size, comparisons)
+        return _full_lines(project, batch_size, comparisons, confidence)
+    return _trl_lines(project, batch_size, comparisons, confidence)
+
+
+class _Confidence:
+    """The optional `posterior` / `label_confidence` fields and the `min_confidence` filter."""
+
+    def __init__(self, posteriors, minimum: float | None):
+        self.posteriors, self.minimum = posteriors, minimum
+
+    @classmethod
+    def load(cls, project: Project, wanted: bool, minimum: float | None):
+        if not wanted and minimum is None:
+            return None
+        from annotator.analytics.report import project_posteriors
+
+        posteriors, _ = project_posteriors(project=project)
+        if posteriors is None:
+            raise ValueError(
+                f"project {project.slug!r} has no analytics report yet "
+                "(run `manage.py project_report` first)"
+            )
+        return cls(posteriors, minimum)
+
+    def batch(self, rows: list[tuple]) -> dict[int, list[float]]:
+        """comparison id -> its posterior [A, B, tie], for the batch's comparisons that have one."""
+        ids = [row[0] for row in rows]
+        found = self.posteriors.lookup(ids)
+        return {
+            pk: [round(float(p), 4) for p in probabilities]
+            for pk, probabilities in zip(ids, found, strict=True)
+            if probabilities[0] == probabilities[0]  # not NaN
+        }
+
+    def keeps(self, value: float | None) -> bool:
+        return self.minimum is None or (value is not None and value >= self.minimum)
+
+
+def _posterior_dict(posterior: list[float] | None) -> dict | None:
+    if posterior is None:
+        return None
+    return {"A": posterior[0], "B": posterior[1], "tie": posterior[2]}
 
 
 def project_primary_judge(project: Project) -> str | None:
@@ -269,10 +319,13 @@ def _full_labels(project: Project):
     return fetch
 
 
-def _full_lines(project: Project, batch_size: int, comparisons: QuerySet) -> Iterator[bytes]:
+def _full_lines(
+    project: Project, batch_size: int, comparisons: QuerySet, confidence: _Confidence | None
+) -> Iterator[bytes]:
     dumps = orjson.dumps
     for rows, (humans, lms) in _read_batches(comparisons, batch_size, _full_labels(project)):
         out = []
+        posteriors = confidence.batch(rows) if confidence else {}
         for pk, ext, prompt, a, b, model_a, model_b, metadata, route, gold in rows:
             record = {
                 "external_id": ext,
@@ -287,8 +340,16 @@ def _full_lines(project: Project, batch_size: int, comparisons: QuerySet) -> Ite
                 "human_labels": humans.get(pk, []),
                 "lm_labels": lms.get(pk, []),
             }
+            if confidence:
+                posterior = posteriors.get(pk)
+                value = max(posterior) if posterior else None
+                if not confidence.keeps(value):
+                    continue
+                record["posterior"] = _posterior_dict(posterior)
+                record["label_confidence"] = value
             out.append(dumps(record))
-        yield b"\n".join(out) + b"\n"
+        if out:
+            yield b"\n".join(out) + b"\n"
 
 
 def human_majority(votes: list[tuple[str, str]]) -> tuple[str, str, float] | None:
@@ -324,7 +385,7 @@ def _trl_labels(project: Project, judge: str | None):
             for row in _fetch(
                 _in_batch(LMLabel, project, rows)
                 .filter(judge_name=judge)
-                .values_list("comparison_id", "choice", "strength")
+                .values_list("comparison_id", "choice", "strength", "p_a")
             ):
                 lm[row[0]] = row
         return humans, lm
@@ -332,11 +393,14 @@ def _trl_labels(project: Project, judge: str | None):
     return fetch
 
 
-def _trl_lines(project: Project, batch_size: int, comparisons: QuerySet) -> Iterator[bytes]:
+def _trl_lines(
+    project: Project, batch_size: int, comparisons: QuerySet, confidence: _Confidence | None
+) -> Iterator[bytes]:
     dumps = orjson.dumps
     fetch = _trl_labels(project, project_primary_judge(project))
     for rows, (humans, lm) in _read_batches(comparisons, batch_size, fetch):
         out = []
+        posteriors = confidence.batch(rows) if confidence else {}
         for pk, ext, prompt, a, b, *_ in rows:
             votes = humans.get(pk)
             if votes:
@@ -346,23 +410,30 @@ def _trl_lines(project: Project, batch_size: int, comparisons: QuerySet) -> Iter
                 choice, strength, agreement = majority
                 source = "human"
             elif pk in lm and lm[pk][1] != Choice.TIE:
-                _, choice, strength = lm[pk]
+                _, choice, strength, p_a = lm[pk]
                 agreement, source = None, "lm"
             else:
                 continue
             chosen, rejected = (a, b) if choice == Choice.A else (b, a)
-            out.append(
-                dumps(
-                    {
-                        "prompt": prompt,
-                        "chosen": chosen,
-                        "rejected": rejected,
-                        "external_id": ext,
-                        "label_source": source,
-                        "strength": strength,
-                        "agreement": agreement,
-                    }
-                )
-            )
+            line = {
+                "prompt": prompt,
+                "chosen": chosen,
+                "rejected": rejected,
+                "external_id": ext,
+                "label_source": source,
+                "strength": strength,
+                "agreement": agreement,
+            }
+            if confidence:
+                posterior = posteriors.get(pk)
+                if source == "human":
+                    value = posterior[0 if choice == Choice.A else 1] if posterior else None
+                else:  # the judge's own probability of its verdict
+                    value = None if p_a is None else (p_a if choice == Choice.A else 1 - p_a)
+                if not confidence.keeps(value):
+                    continue
+                line["posterior"] = _posterior_dict(posterior)
+                line["label_confidence"] = value if value is None else round(value, 4)
+            out.append(dumps(line))
         if out:
             yield b"\n".join(out) + b"\n"

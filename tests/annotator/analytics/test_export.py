@@ -1,0 +1,81 @@
+"""The export's optional Dawid-Skene fields and confidence filter (annotator/dataio/exporter.py,
+export_dataset), which read the analytics cache."""
+
+import io
+
+import orjson
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotator.analytics.report import project_report_refresh
+
+from .conftest import planted_records
+
+
+def _export(project, *args) -> list[dict]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export_dataset", "--project", project.slug, *args, stdout=out, stderr=err)
+    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture
+def labelled(project, load_records):
+    records = planted_records(120)
+    records += [
+        {**r, "external_id": f"lm-{r['external_id']}", "human_labels": []}
+        for r in planted_records(30, seed=9)
+    ]
+    load_records(project, records)
+    return project
+
+
+def test_plain_exports_are_unchanged(labelled):
+    assert "posterior" not in _export(labelled, "--format", "trl")[0]
+    assert "label_confidence" not in _export(labelled, "--format", "full")[0]
+
+
+def test_trl_with_confidence(labelled):
+    lines = _export(labelled, "--format", "trl", "--with-confidence")
+    human = [line for line in lines if line["label_source"] == "human"]
+    lm = [line for line in lines if line["label_source"] == "lm"]
+    assert human and lm
+    for line in human:
+        posterior = line["posterior"]
+        assert sum(posterior.values()) == pytest.approx(1, abs=1e-3)
+        side = "A" if line["chosen"].startswith("answer a") else "B"
+        assert line["label_confidence"] == pytest.approx(posterior[side], abs=1e-4)
+    for line in lm:  # no human labels: the judge's own probability of its verdict
+        assert line["posterior"] is None and line["label_confidence"] == pytest.approx(0.9)
+
+
+def test_min_confidence_filters_pairs(labelled):
+    everything = _export(labelled, "--format", "trl", "--with-confidence")
+    kept = _export(labelled, "--format", "trl", "--min-confidence", "0.95")
+    assert 0 < len(kept) < len(everything)
+    assert all(line["label_confidence"] >= 0.95 for line in kept)
+    expected = {line["external_id"] for line in everything if line["label_confidence"] >= 0.95}
+    assert {line["external_id"] for line in kept} == expected
+
+
+def test_full_with_confidence(labelled):
+    lines = _export(labelled, "--format", "full", "--min-confidence", "0.5")
+    assert lines and all(line["label_confidence"] >= 0.5 for line in lines)
+    assert all(line["human_labels"] for line in lines)  # LM-only comparisons have no posterior
+    first = lines[0]
+    assert first["label_confidence"] == pytest.approx(max(first["posterior"].values()), abs=1e-4)
+
+
+def test_stale_posteriors_are_recomputed_first(
+    labelled, load_records, django_capture_on_commit_callbacks
+):
+    project_report_refresh(project_id=labelled.pk, n_bootstrap=0)
+    extra = [{**r, "external_id": f"new-{r['external_id']}"} for r in planted_records(10, seed=3)]
+    with django_capture_on_commit_callbacks(execute=True):  # the import's commit marks it stale
+        load_records(labelled, extra)
+    lines = _export(labelled, "--format", "full", "--with-confidence")
+    assert sum(1 for line in lines if line["posterior"] is not None) == 130
+
+
+def test_min_confidence_must_be_a_probability(labelled):
+    with pytest.raises(CommandError, match="between 0 and 1"):
+        _export(labelled, "--format", "trl", "--min-confidence", "1.5")
