@@ -21,4 +21,5 @@ urlpatterns = [
     path(f"{project}export.jsonl", views.ProjectExport.as_view(), name="export"),
     path(f"{project}dataset-card", views.DatasetCard.as_view(), name="dataset_card"),
     path("", include("scoring.api")),
+    path("", include("routing.api")),
 ]

@@ -14,6 +14,7 @@ from annotator.dataio.jobs import import_job_create
 from scoring.judging.runs import judge_save
 from scoring.models import Judge, JudgeRun, RewardModelRun
 from tests.annotator.api.helpers import ROLES, comparison_with_labels
+from tests.routing.test_api import routing_run_with_decisions
 
 READ, EXPORT, ADMIN = "read", "export", "admin"
 P = "/api/v1/projects/proj"
@@ -40,6 +41,9 @@ ENDPOINTS = [
     ("reward run", "get", P + "/reward-runs/{reward_run}/", None, EXPORT),
     ("reward run cancel", "post", P + "/reward-runs/{reward_run}/cancel/", None, ADMIN),
     ("checkpoint", "get", P + "/reward-runs/{reward_run}/checkpoint/", None, EXPORT),
+    ("routing runs", "get", f"{P}/routing-runs/", None, EXPORT),
+    ("routing run", "get", P + "/routing-runs/{routing_run}/", None, EXPORT),
+    ("routing decisions", "get", P + "/routing-runs/{routing_run}/decisions/", None, EXPORT),
 ]
 ALLOWED = {
     READ: {"annotator", "viewer", "admin"},
@@ -65,7 +69,9 @@ def objects(team, tmp_path, settings):
     reward_run = RewardModelRun.objects.create(
         project=team.project, status="succeeded", checkpoint_dir=str(checkpoint)
     )
+    routing_run = routing_run_with_decisions(team.project)
     return {
+        "routing_run": routing_run.pk,
         "comparison": comparison.pk,
         "job": job.pk,
         "judge_run": judge_run.pk,

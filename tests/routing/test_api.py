@@ -1,0 +1,91 @@
+"""Routing runs over the REST API: list, detail, decisions with reasons and a route filter.
+(Who may call them: tests/annotator/api/test_permissions.py.)"""
+
+import pytest
+
+from routing.models import RoutingDecision, RoutingRun
+from tests.annotator.api.helpers import client_for, comparison_with_labels, team_create
+
+P = "/api/v1/projects/proj"
+
+
+def routing_run_with_decisions(project) -> RoutingRun:
+    first = comparison_with_labels(project, "r1")
+    second = comparison_with_labels(project, "r2")
+    run = RoutingRun.objects.create(
+        project=project,
+        strategy="judge_confidence",
+        strategy_version="1",
+        budget_count=1,
+        budget=1,
+        labels_per_item=3,
+        total=2,
+        human=1,
+        lm=1,
+        human_label_cost=3,
+        expected_label_accuracy=0.8,
+    )
+    RoutingDecision.objects.create(
+        run=run,
+        comparison=first,
+        route="human",
+        strategy="judge_confidence",
+        strategy_version="1",
+        score=0.9,
+        reason="least confident LM label",
+        budget=1,
+    )
+    RoutingDecision.objects.create(
+        run=run,
+        comparison=second,
+        route="lm",
+        strategy="judge_confidence",
+        strategy_version="1",
+        score=0.1,
+        reason="confident LM label",
+        budget=1,
+    )
+    return run
+
+
+@pytest.fixture
+def run_and_client(db):
+    team = team_create()
+    return routing_run_with_decisions(team.project), client_for(team.users["viewer"])
+
+
+def test_routing_runs_list_and_detail(run_and_client):
+    run, viewer = run_and_client
+
+    listed = viewer.get(f"{P}/routing-runs/").json()["results"]
+    detail = viewer.get(f"{P}/routing-runs/{run.pk}/").json()
+
+    assert [r["id"] for r in listed] == [run.pk]
+    assert (detail["strategy"], detail["budget"], detail["human"], detail["lm"]) == (
+        "judge_confidence",
+        1,
+        1,
+        1,
+    )
+    assert detail["expected_label_accuracy"] == 0.8
+
+
+def test_a_runs_decisions_with_reasons_and_a_route_filter(run_and_client):
+    run, viewer = run_and_client
+
+    decisions = viewer.get(f"{P}/routing-runs/{run.pk}/decisions/").json()["results"]
+    human = viewer.get(f"{P}/routing-runs/{run.pk}/decisions/?route=human").json()["results"]
+
+    assert [(d["external_id"], d["route"], d["reason"]) for d in decisions] == [
+        ("r1", "human", "least confident LM label"),
+        ("r2", "lm", "confident LM label"),
+    ]
+    assert [d["external_id"] for d in human] == ["r1"]
+
+
+def test_the_dataset_card_names_the_latest_routing_run(run_and_client):
+    run, viewer = run_and_client
+
+    card = viewer.get(f"{P}/dataset-card").content.decode()
+
+    assert f"| routing run | #{run.pk}, strategy judge_confidence, budget 1" in card
