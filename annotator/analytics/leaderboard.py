@@ -8,14 +8,13 @@ Davidson (1970): for models i and j with strengths pi = exp(theta),
 with one tie parameter nu >= 0 for all pairs (nu = 0 is plain Bradley-Terry). Ties are modelled,
 not counted as half a win. The likelihood depends on the data only through the counts of
 (model A, model B, outcome) cells, so it is fitted on those counts by maximum likelihood
-(scipy's L-BFGS with the analytic gradient) with a tiny ridge on theta (1e-4 per comparison
-scale), which fixes the scale's origin and keeps a model that never lost finite.
+(Newton's method: it is concave) with a tiny ridge (1e-4 x the number of comparisons) that
+fixes the scale's origin and keeps a model that never lost finite.
 
 Bootstrap: resampling comparisons only changes the cell counts, so a resample is multinomial over
-the cells (as in Chatbot Arena's bootstrap, without touching rows). The likelihood of many
-resamples is a sum of independent terms, so all resamples are fitted in ONE L-BFGS call over
-the stacked parameters (warm-started at the point estimate): one vectorised gradient per
-iteration for all of them.
+the cells (as in Chatbot Arena's bootstrap, without touching rows), and all resamples are
+fitted together, warm-started at the point estimate: one batched Newton step (einsum for the
+gradients and Hessians, one batched solve) per iteration for all of them.
 
 Scores are reported on Chatbot Arena's Elo-like scale: 1000 + 400 / ln(10) * theta, with theta
 centred to mean 0 over the models.
@@ -26,7 +25,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import minimize
 
 from annotator.analytics.agreement import percentile_interval
 
@@ -58,59 +56,75 @@ def outcome_cells(
     return np.column_stack([i, j, table[i, j]]).astype(np.int64)
 
 
-def _negative_log_likelihood(params: np.ndarray, cells: np.ndarray, counts: np.ndarray, m: int):
-    """Sum over resamples of the Davidson NLL; params (resamples, m + 1) flattened, the last
-    column log(nu). Returns (value, gradient)."""
-    b = counts.shape[0]
-    params = params.reshape(b, m + 1)
-    theta, log_nu = params[:, :m], params[:, m]
-    i, j = cells[:, 0], cells[:, 1]
-    wins_i, wins_j, ties = counts[:, :, 0], counts[:, :, 1], counts[:, :, 2]
-    total = wins_i + wins_j + ties
-    ti, tj = theta[:, i], theta[:, j]
-    tie_logit = log_nu[:, None] + (ti + tj) / 2.0
-    stacked = np.stack([ti, tj, tie_logit])
-    top = stacked.max(axis=0)
-    exps = np.exp(stacked - top)
-    denominator = exps.sum(axis=0)
-    log_d = top + np.log(denominator)
-    p_i, p_j, p_t = exps / denominator
-    log_likelihood = (wins_i * ti + wins_j * tj + ties * tie_logit - total * log_d).sum()
-    n_scale = max(float(counts.sum()) / b, 1.0)
-    ridge = RIDGE * n_scale
-    value = -log_likelihood + 0.5 * ridge * (theta**2).sum()
+def _features(cells: np.ndarray, m: int) -> np.ndarray:
+    """(pairs, 3 outcomes, m + 1 parameters): each outcome's logit is features @ params, with
+    logits theta_i, theta_j and log(nu) + (theta_i + theta_j) / 2."""
+    pairs = cells.shape[0]
+    features = np.zeros((pairs, 3, m + 1))
+    rows = np.arange(pairs)
+    features[rows, 0, cells[:, 0]] = 1.0
+    features[rows, 1, cells[:, 1]] = 1.0
+    features[rows, 2, cells[:, 0]] = 0.5
+    features[rows, 2, cells[:, 1]] = 0.5
+    features[:, 2, m] = 1.0
+    return features
 
-    grad_i = wins_i + ties / 2.0 - total * (p_i + p_t / 2.0)  # d loglik / d theta_i per cell
-    grad_j = wins_j + ties / 2.0 - total * (p_j + p_t / 2.0)
-    gradient = np.empty((b, m + 1))
-    incidence = np.eye(m)
-    gradient[:, :m] = grad_i @ incidence[i] + grad_j @ incidence[j]
-    gradient[:, m] = (ties - total * p_t).sum(axis=1)
-    gradient = -gradient
-    gradient[:, :m] += ridge * theta
-    return value, gradient.ravel()
+
+def _log_likelihood(params, features, counts, ridge):
+    pairs, outcomes, d = features.shape
+    logits = (params @ features.reshape(pairs * outcomes, d).T).reshape(-1, pairs, outcomes)
+    top = logits.max(axis=2, keepdims=True)
+    log_p = logits - top - np.log(np.exp(logits - top).sum(axis=2, keepdims=True))
+    return (counts * log_p).sum(axis=(1, 2)) - 0.5 * ridge * (params**2).sum(axis=1), log_p
 
 
 def davidson_fit(
-    cells: np.ndarray, counts: np.ndarray, n_models: int, start: np.ndarray | None = None
+    cells: np.ndarray,
+    counts: np.ndarray,
+    n_models: int,
+    start: np.ndarray | None = None,
+    max_iterations: int = 100,
 ) -> np.ndarray:
-    """Fit theta and log(nu) for each row of `counts` (resamples, pairs, 3); returns
-    (resamples, n_models + 1), theta centred to mean 0."""
+    """Fit theta and log(nu) for each row of `counts` (resamples, pairs, 3) by Newton's method,
+    all resamples at once (the log-likelihood is concave: each outcome's probability is a
+    softmax of logits linear in the parameters). Returns (resamples, n_models + 1), theta
+    centred to mean 0. A ridge of RIDGE x comparisons per resample on every parameter keeps the
+    Hessian definite (theta's origin, a model that never lost, data without ties)."""
     counts = np.asarray(counts, dtype=np.float64)
-    b = counts.shape[0]
-    x0 = np.zeros((b, n_models + 1)) if start is None else np.tile(start, (b, 1))
-    if start is None:
-        x0[:, n_models] = math.log(0.5)
-    result = minimize(
-        _negative_log_likelihood,
-        x0.ravel(),
-        args=(cells, counts, n_models),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 2000, "gtol": 1e-7, "ftol": 1e-13},
-    )
-    params = result.x.reshape(b, n_models + 1)
-    params[:, :n_models] -= params[:, :n_models].mean(axis=1, keepdims=True)
+    b, m = counts.shape[0], n_models
+    features = _features(np.asarray(cells)[:, :2].astype(np.int64), m)
+    totals = counts.sum(axis=2)  # (b, pairs)
+    ridge = RIDGE * np.maximum(totals.sum(axis=1, keepdims=True), 1.0)  # (b, 1)
+    params = np.zeros((b, m + 1)) if start is None else np.tile(start, (b, 1)).astype(float)
+    identity = np.eye(m + 1)
+    pairs, d = features.shape[0], m + 1
+    flat_features = features.reshape(pairs * 3, d)
+    # Per (pair, outcome): the outer product of its feature vector, for the Hessian as a matmul.
+    feature_outer = np.einsum("qd,qe->qde", flat_features, flat_features).reshape(pairs * 3, d * d)
+    current, log_p = _log_likelihood(params, features, counts, ridge)
+    for _ in range(max_iterations):
+        p = np.exp(log_p)
+        expected = totals[..., None] * p  # (b, pairs, 3)
+        gradient = (counts - expected).reshape(b, -1) @ flat_features - ridge * params
+        mean = (p.reshape(b, pairs, 1, 3) @ features).reshape(b, pairs, d)
+        second = (expected.reshape(b, -1) @ feature_outer).reshape(b, d, d)
+        weighted = mean * np.sqrt(totals)[..., None]
+        outer = weighted.transpose(0, 2, 1) @ weighted
+        curvature = second - outer + ridge[:, :, None] * identity  # minus the Hessian
+        step = np.linalg.solve(curvature, gradient[..., None])[..., 0]
+        step *= np.minimum(1.0, 5.0 / np.maximum(np.abs(step).max(axis=1, keepdims=True), 1e-12))
+        scale = np.ones((b, 1))
+        for _halving in range(30):  # backtrack the resamples whose likelihood went down
+            trial = params + scale * step
+            value, trial_log_p = _log_likelihood(trial, features, counts, ridge)
+            worse = value < current - 1e-9 * np.abs(current)
+            if not worse.any():
+                break
+            scale[worse] *= 0.5
+        params, current, log_p = trial, value, trial_log_p
+        if np.abs(scale * step).max() < 1e-9:
+            break
+    params[:, :m] -= params[:, :m].mean(axis=1, keepdims=True)
     return params
 
 
