@@ -1,10 +1,12 @@
 """Request and response shapes. Serializers validate and render; services write."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotator.api.services import PROJECT_EDITABLE
 from annotator.dataio.exporter import EXPORT_KINDS
 from annotator.dataio.formats import FORMATS
+from annotator.dataio.jobs import import_job_progress
 from annotator.labels import ASPECTS, label_format
 from annotator.models import ApiToken, Comparison, HumanLabel, ImportJob, Project
 from scoring.models import LMLabel
@@ -186,12 +188,14 @@ class ImportJobSerializer(serializers.ModelSerializer):
     job = serializers.IntegerField(source="pk", read_only=True)
     source = serializers.CharField(source="source_name")
     errors = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
 
     class Meta:
         model = ImportJob
         fields = [
             "job",
             "status",
+            "progress",
             "source",
             "format",
             "summary",
@@ -201,6 +205,20 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "fraction": {"type": "number", "nullable": True},
+                "bytes_read": {"type": "integer", "nullable": True},
+                "bytes_total": {"type": "integer", "nullable": True},
+            },
+        }
+    )
+    def get_progress(self, job) -> dict:
+        """Share of the upload read so far (0-1); null for a failed job."""
+        return import_job_progress(job=job)
 
     def get_errors(self, job) -> list[dict]:
         from annotator.api.errors import line_error_parse

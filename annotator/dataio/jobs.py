@@ -1,10 +1,14 @@
 """Background imports: the file is copied aside, a worker imports it, the job row has the result."""
 
+import io
+import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -69,7 +73,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
         )
         path = Path(job.stored_path)
         try:
-            with path.open("rb") as stream:
+            with path.open("rb") as raw, _ProgressReader(raw, _progress_path(path)) as stream:
                 summary = comparisons_import(
                     project=job.project,
                     stream=stream,
@@ -92,4 +96,61 @@ def import_job_run(*, job_id: int) -> ImportJob:
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "errors", "error_count", "summary", "finished_at"])
     path.unlink(missing_ok=True)
+    _progress_path(path).unlink(missing_ok=True)
     return job
+
+
+# Progress of a running import lives in a small file beside the upload, in IMPORT_DIR (storage the
+# web and the workers share): the job row stays locked, and the import's data uncommitted, until
+# the all-or-nothing import ends.
+PROGRESS_EVERY_S = 0.5
+
+
+def _progress_path(stored: Path) -> Path:
+    return stored.with_name(stored.name + ".progress")
+
+
+class _ProgressReader(io.RawIOBase):
+    """Reads the upload and now and then records how many of its bytes were read."""
+
+    def __init__(self, raw, progress: Path):
+        self.raw, self.progress = raw, progress
+        self.total = os.fstat(raw.fileno()).st_size
+        self.done = 0
+        self.written_at = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        self.done += n or 0
+        now = time.monotonic()
+        if now - self.written_at >= PROGRESS_EVERY_S:
+            self.written_at = now
+            partial = self.progress.with_name(self.progress.name + ".tmp")
+            partial.write_bytes(orjson.dumps({"bytes_read": self.done, "bytes_total": self.total}))
+            partial.replace(self.progress)
+        return n
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def import_job_progress(*, job: ImportJob) -> dict:
+    """How far a job is: bytes of its upload read (running jobs) and a fraction from 0 to 1."""
+    if job.status == ImportJob.Status.SUCCEEDED:
+        return {"fraction": 1.0, "bytes_read": None, "bytes_total": None}
+    if job.status != ImportJob.Status.RUNNING:
+        return {
+            "fraction": 0.0 if job.status == ImportJob.Status.QUEUED else None,
+            "bytes_read": None,
+            "bytes_total": None,
+        }
+    try:
+        seen = orjson.loads(_progress_path(Path(job.stored_path)).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {"fraction": 0.0, "bytes_read": 0, "bytes_total": None}
+    total = seen["bytes_total"] or 1
+    return {**seen, "fraction": round(min(seen["bytes_read"] / total, 1.0), 4)}

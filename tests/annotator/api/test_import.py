@@ -248,3 +248,31 @@ def test_a_failed_background_job_reports_line_numbered_errors(
     assert job["errors"][0] == {"line": 2, "field": "response_b", "problem": "must not be empty"}
     assert job["errors"][1]["line"] == 3 and job["errors"][1]["field"] == "(line)"
     assert not Comparison.objects.exists()
+
+
+@pytest.mark.slow
+def test_a_running_job_reports_its_progress(
+    team, clients, celery_worker_process, settings, tmp_path
+):
+    from annotator.dataio.synthetic import synthetic_jsonl
+
+    settings.IMPORT_DIR = tmp_path / "imports"
+    body = b"".join(synthetic_jsonl(20_000, human_labels=1, lm_labels=0))
+
+    queued = _post(clients["admin"], body, "?name=big.jsonl&background=true")
+    seen = []
+
+    def finished():
+        job = clients["admin"].get(queued.json()["url"]).json()
+        seen.append((job["status"], job["progress"]["fraction"]))
+        return job["status"] in ("succeeded", "failed")
+
+    wait_for(finished, timeout=300, what="the background import")
+
+    assert seen[-1] == ("succeeded", 1.0)
+    running = [fraction for status, fraction in seen if status == "running"]
+    assert running and all(0 <= f <= 1 for f in running)
+    assert any(0 < f < 1 for f in running), seen
+    assert running == sorted(running)
+    # The upload and its progress file go right after the job's commit.
+    wait_for(lambda: not list((tmp_path / "imports").iterdir()), what="the upload's removal")
