@@ -270,10 +270,16 @@ CELERY_TASK_ROUTES = {
     # Embeddings on CPU are fine for the router's small model; a GPU worker may take it too.
     "routing.*": {"queue": "default"},
 }
+# How often beat runs the reapers (expired leases, judge and reward-model runs without a
+# heartbeat); their thresholds are separate settings.
+REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
-    "leases-reap": {"task": "annotator.leases_reap", "schedule": 60.0},
-    "judge-runs-reap": {"task": "scoring.judge_runs_reap", "schedule": 60.0},
-    "reward-runs-reap": {"task": "scoring.reward_runs_reap", "schedule": 60.0},
+    "leases-reap": {"task": "annotator.leases_reap", "schedule": REAPER_INTERVAL_SECONDS},
+    "judge-runs-reap": {"task": "scoring.judge_runs_reap", "schedule": REAPER_INTERVAL_SECONDS},
+    "reward-runs-reap": {
+        "task": "scoring.reward_runs_reap",
+        "schedule": REAPER_INTERVAL_SECONDS,
+    },
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,0 +1,321 @@
+"""The deployment's processes, without containers, through one whole flow.
+
+gunicorn, a Celery worker on the `default` queue, a GPU-style worker on the `gpu` queue
+(`--pool=solo`) and beat run as real processes on the configured database and broker (PostgreSQL
+and Redis in CI; SQLite and the filesystem broker work too), as docker/compose.yml starts them.
+The flow, as users drive it: a background import (default worker) -> an LM judge run (gpu worker,
+a tiny local model) -> routing under a human budget -> an annotator labelling over HTTP ->
+reward-model training (gpu worker) -> a TRL export; beat's reapers run on the default worker.
+"""
+
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from annotator.models import Comparison, HumanLabel, ImportJob, Role
+from annotator.services import membership_set, project_create
+from scoring.judging.runs import judge_save
+from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
+from tests.conftest import ROOT, child_env, wait_for
+from tests.scoring.tiny_models import tiny_llama, tiny_reward_model, tiny_tokenizer
+
+pytestmark = pytest.mark.slow
+
+N = 12
+BUDGET = 4
+SLUG = "e2e"
+PASSWORD = "e2e-annotator-password"
+LEASE_RE = re.compile(rf'action="(/p/{SLUG}/leases/\d+/label/)"')
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Processes:
+    """The platform's processes, each logging to its own file; all stopped at the end."""
+
+    def __init__(self, tmp_path, env: dict):
+        self.tmp_path, self.env, self.running = tmp_path, env, {}
+
+    def start(self, name: str, *argv: str) -> subprocess.Popen:
+        log_path = self.tmp_path / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", *argv],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        process.log_path = log_path
+        self.running[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return self.running[name].log_path.read_text(errors="replace")
+
+    def wait_for_log(self, name: str, marker: str, timeout: float = 90) -> None:
+        process = self.running[name]
+
+        def seen():
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with {process.returncode}:\n{self.log(name)}")
+            return marker in self.log(name)
+
+        wait_for(seen, timeout=timeout, what=f"{name} to log {marker!r}")
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.running.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def platform(transactional_db, tmp_path, settings):
+    """Starts the processes as docker/compose.yml does (without waiting for them: the test has its
+    own set-up to do meanwhile) and stops them at the end."""
+    from config.celery import app
+
+    app.control.purge()  # messages an interrupted earlier run left on the broker
+    # Background imports hand the upload over through this folder.
+    settings.IMPORT_DIR = tmp_path / "imports"
+    env = child_env(
+        ALLOWED_HOSTS="127.0.0.1",
+        SESSION_COOKIE_SECURE="false",  # plain http on loopback
+        CSRF_COOKIE_SECURE="false",
+        IMPORT_DIR=str(settings.IMPORT_DIR),
+        REWARD_MODEL_DIR=str(tmp_path / "reward-models"),
+        JUDGE_CHUNK_SIZE="4",
+        REAPER_INTERVAL_SECONDS="2",  # beat's reapers within the test, not a minute in
+        LOG_FORMAT="json",
+    )
+    processes = Processes(tmp_path, env)
+    port = _free_port()
+    processes.base_url = f"http://127.0.0.1:{port}"
+    name = f"e2e-{time.monotonic_ns()}"
+    worker = "celery -A config worker --without-mingle --without-gossip --loglevel=INFO"
+    try:
+        processes.start(
+            "web",
+            *f"gunicorn config.wsgi:application --bind=127.0.0.1:{port} --worker-class=gthread "
+            "--workers=1 --threads=4".split(),
+        )
+        processes.start(
+            "worker",
+            *f"{worker} --queues=default --concurrency=1 --hostname=default-{name}@%h".split(),
+        )
+        processes.start(
+            "worker-gpu",
+            *f"{worker} --queues=gpu --pool=solo --prefetch-multiplier=1 "
+            f"--hostname=gpu-{name}@%h".split(),
+        )
+        processes.start(
+            "beat", *f"celery -A config beat --schedule={tmp_path / 'beat'} --loglevel=INFO".split()
+        )
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def _wait_until_ready(platform) -> None:
+    for name in ("worker", "worker-gpu"):
+        platform.wait_for_log(name, " ready.")
+    platform.wait_for_log("beat", "beat: Starting")
+    wait_for(
+        lambda: _answers(platform.base_url + "/readyz", platform.running["web"]),
+        timeout=60,
+        what="gunicorn to be ready",
+    )
+
+
+def _answers(url: str, process: subprocess.Popen) -> bool:
+    if process.poll() is not None:
+        pytest.fail(f"gunicorn exited with {process.returncode}")
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _manage(*args: str) -> str:
+    """A management command, as an operator runs it; returns what it printed."""
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def _tiny_models(tmp_path):
+    """A tiny judge model and a tiny reward-model base, saved as model directories."""
+    tokenizer = tiny_tokenizer()
+    judge_dir, base_dir = tmp_path / "judge-model", tmp_path / "reward-base"
+    tiny_llama(tokenizer).save_pretrained(judge_dir)
+    tiny_reward_model(tokenizer).save_pretrained(base_dir)
+    for directory in (judge_dir, base_dir):
+        tokenizer.save_pretrained(directory)
+    return judge_dir, base_dir
+
+
+def _label_everything_offered(base_url: str, username: str) -> int:
+    """An annotator's session over HTTP: log in through the form, then take and label comparisons
+    until none is left. Returns how many labels the server accepted."""
+    submitted = 0
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        client.get("/accounts/login/")
+        login = client.post(
+            "/accounts/login/",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
+        )
+        assert login.status_code == 302, login.text[:500]
+        for _ in range(N + 1):
+            page = client.get(f"/p/{SLUG}/annotate/")
+            assert page.status_code == 200
+            assert page.headers["X-Request-ID"]
+            found = LEASE_RE.search(page.text)
+            if found is None:
+                break
+            answer = client.post(
+                found.group(1),
+                data={
+                    "overall": "2",
+                    "time_spent_s": "3.5",
+                    "csrfmiddlewaretoken": client.cookies["csrftoken"],
+                },
+            )
+            assert answer.status_code == 302, answer.text[:500]
+            submitted += 1
+    return submitted
+
+
+def test_import_judge_route_label_train_export(platform, tmp_path, settings):
+    pytest.importorskip("torch")
+    judge_dir, base_dir = _tiny_models(tmp_path)  # while the processes start
+    _wait_until_ready(platform)
+    # The server checks passwords with the real hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+    # An admin sets up the project, a judge and an annotator (the admin pages do the same).
+    project = project_create(slug=SLUG, name="End to end", labels_per_item=1, primary_judge="tiny")
+    judge_save(
+        judge=Judge(
+            name="tiny", model_path=str(judge_dir), device="cpu", batch_size=8, tie_threshold=0.0
+        )
+    )
+    annotator = get_user_model().objects.create_user("ann", password=PASSWORD)
+    membership_set(project=project, user=annotator, role=Role.ANNOTATOR)
+
+    # 1. Import in the background: the default worker reads the upload.
+    source = tmp_path / "comparisons.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "external_id": f"c{i}",
+                    "prompt": f"question {i} what is the capital of france ?",
+                    "response_a": "paris GOOD answer" if i % 2 else "rome meh",
+                    "response_b": "rome meh" if i % 2 else "paris GOOD answer",
+                }
+            )
+            + "\n"
+            for i in range(N)
+        )
+    )
+    job_id = json.loads(
+        _manage("import_comparisons", str(source), "--project", SLUG, "--background")
+    )["job"]
+    job = wait_for(
+        lambda: ImportJob.objects.filter(pk=job_id, status__in=["succeeded", "failed"]).first(),
+        timeout=60,
+        what="the background import",
+    )
+    assert job.status == "succeeded", job.errors
+    assert job.summary["created"] == N
+    assert "succeeded" in _manage("import_status", str(job_id))
+
+    # 2. The judge labels every comparison on the gpu worker.
+    _manage("judge", "--project", SLUG, "--judge", "tiny")
+    run = wait_for(
+        lambda: JudgeRun.objects.filter(status__in=["succeeded", "failed"]).first(),
+        timeout=90,
+        what="the judge run",
+    )
+    assert (run.status, run.done, run.total) == ("succeeded", N, N), run.error
+    assert LMLabel.objects.filter(judge_name="tiny").count() == N
+
+    # 3. Routing sends BUDGET comparisons to humans and keeps the LM label for the rest.
+    _route()
+    routes = Counter(Comparison.objects.values_list("route", flat=True))
+    assert routes == {"human": BUDGET, "lm": N - BUDGET}
+
+    # 4. The annotator labels what was routed to humans, over HTTP against gunicorn.
+    assert _label_everything_offered(platform.base_url, "ann") == BUDGET
+    labels = HumanLabel.objects.filter(comparison__project=project)
+    assert labels.count() == BUDGET
+    assert set(labels.values_list("comparison__route", flat=True)) == {"human"}
+
+    # 5. A reward model trains on the final labels (human where labelled, else the judge's).
+    out = _manage(
+        "train_reward_model",
+        *f"--project {SLUG} --base {base_dir} --labels final --epochs 1 --batch-size 4 "
+        "--max-length 48".split(),
+    )
+    assert "queued reward-model run #" in out
+    trained = wait_for(
+        lambda: RewardModelRun.objects.filter(status__in=["succeeded", "failed"]).first(),
+        timeout=120,
+        what="reward-model training",
+    )
+    assert trained.status == "succeeded", trained.error
+    assert (tmp_path / "reward-models" / str(trained.pk) / "config.json").is_file()
+
+    # 6. The export has one training pair per comparison, from humans where they labelled.
+    export = tmp_path / "export.jsonl"
+    _manage("export_dataset", "--project", SLUG, "--format", "trl", "--output", str(export))
+    rows = [json.loads(line) for line in export.read_text().splitlines()]
+    assert len(rows) == N
+    assert sorted(row["label_source"] for row in rows).count("human") == BUDGET
+    assert {row["external_id"] for row in rows} == {f"c{i}" for i in range(N)}
+
+    # 7. Beat's periodic reapers reach the default worker.
+    platform.wait_for_log(
+        "worker",
+        "Task annotator.leases_reap[",
+        timeout=30,  # a run, not the banner's task list
+    )
+    assert "Sending due task leases-reap (annotator.leases_reap)" in platform.log("beat")
+
+
+def _route() -> None:
+    from django.core.management import get_commands
+
+    # Until routing/ has its `route` command, the budget is applied here as an admin would.
+    if "route" not in get_commands():
+        ids = list(Comparison.objects.order_by("pk").values_list("pk", flat=True))
+        Comparison.objects.filter(pk__in=ids[:BUDGET]).update(route="human")
+        Comparison.objects.filter(pk__in=ids[BUDGET:]).update(route="lm")
+        return
+    _manage("route", "--project", SLUG, "--strategy", "judge_confidence", "--budget", str(BUDGET))
