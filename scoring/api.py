@@ -26,7 +26,13 @@ from annotator.api.permissions import ADMIN, EXPORT, project_access
 from annotator.api.renderers import _TextRenderer
 from annotator.api.serializers import ErrorSerializer, LMLabelSerializer
 from annotator.models import Project
-from scoring.judging.runs import JudgeRunActive, judge_demo, judge_run_resume, judge_run_start
+from scoring.judging.runs import (
+    DEMO_JUDGE,
+    JudgeRunActive,
+    judge_demo,
+    judge_run_resume,
+    judge_run_start,
+)
 from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
 from scoring.rewards import HYPERPARAMETERS, RewardRunActive, reward_run_cancel, reward_run_start
 
@@ -117,7 +123,10 @@ class JudgeRunList(generics.ListAPIView):
         params = JudgeRunStartSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         name = params.validated_data.get("judge") or project.primary_judge
-        judge = Judge.objects.filter(name=name).first() if name else judge_demo()
+        if not name or name == DEMO_JUDGE:
+            judge = judge_demo()
+        else:
+            judge = Judge.objects.filter(name=name).first()
         if judge is None:
             raise ValidationError({"judge": [f"no judge named {name!r}"]})
         ids = params.validated_data.get("comparison_ids")

@@ -175,3 +175,14 @@ def test_a_checkpoint_downloads_as_a_zip(team, viewer, tmp_path):
         f"reward-run-{done.pk}/sub/tokenizer.json",
     ]
     assert missing.status_code == 404 and "has no checkpoint" in missing.json()["detail"]
+
+
+def test_without_a_judge_name_the_primary_judge_else_the_demo_judge_runs(team, admin):
+    demo = admin.post(f"{P}/judge-runs/", {}, format="json")
+    team.project.primary_judge = "fake-judge"
+    team.project.save()
+    JudgeRun.objects.update(status="failed")
+    primary = admin.post(f"{P}/judge-runs/", {}, format="json")
+
+    assert demo.status_code == 201 and demo.json()["judge"] == "smollm2-135m-demo"
+    assert primary.status_code == 201 and primary.json()["judge"] == "fake-judge"
