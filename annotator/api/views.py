@@ -245,7 +245,8 @@ class ProjectImport(APIView):
             stream, size = _body_to_file(request, limit)
         try:
             if size == 0:
-                raise ValidationError({"body": ["The request body is empty."]})
+                hint = "" if length else " (send a Content-Length: chunked uploads are not read)"
+                raise ValidationError({"body": [f"The request body is empty{hint}."]})
             lm_judge = opts["label_source"][3:] if opts["label_source"] != "human" else None
             background = opts["background"] == "true" or (
                 opts["background"] == "auto" and size > settings.API_IMPORT_SYNC_MAX_BYTES
