@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -176,38 +178,32 @@ def _tiny_models(tmp_path):
     return judge_dir, base_dir
 
 
-def _label_everything_offered(base_url: str, username: str) -> int:
-    """An annotator's session over HTTP: log in through the form, then take and label comparisons
-    until none is left. Returns how many labels the server accepted."""
-    submitted = 0
+@contextmanager
+def _logged_in(base_url: str, username: str) -> Iterator[httpx.Client]:
+    """A browser-like session: the login form, then the session and CSRF cookies."""
     with httpx.Client(base_url=base_url, timeout=30) as client:
         client.get("/accounts/login/")
-        login = client.post(
-            "/accounts/login/",
-            data={
-                "username": username,
-                "password": PASSWORD,
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-            },
-        )
+        login = _post_form(client, "/accounts/login/", {"username": username, "password": PASSWORD})
         assert login.status_code == 302, login.text[:500]
-        for _ in range(N + 1):
-            page = client.get(f"/p/{SLUG}/annotate/")
-            assert page.status_code == 200
-            assert page.headers["X-Request-ID"]
-            found = LEASE_RE.search(page.text)
-            if found is None:
-                break
-            answer = client.post(
-                found.group(1),
-                data={
-                    "overall": "2",
-                    "time_spent_s": "3.5",
-                    "csrfmiddlewaretoken": client.cookies["csrftoken"],
-                },
-            )
-            assert answer.status_code == 302, answer.text[:500]
-            submitted += 1
+        yield client
+
+
+def _post_form(client: httpx.Client, url: str, data: dict) -> httpx.Response:
+    return client.post(url, data=data | {"csrfmiddlewaretoken": client.cookies["csrftoken"]})
+
+
+def _label_everything_offered(client: httpx.Client) -> int:
+    """Take and label comparisons until none is left; returns how many labels were accepted."""
+    submitted = 0
+    for _ in range(N + 1):
+        page = client.get(f"/p/{SLUG}/annotate/")
+        assert page.status_code == 200
+        found = LEASE_RE.search(page.text)
+        if found is None:
+            break
+        answer = _post_form(client, found.group(1), {"overall": "2", "time_spent_s": "3.5"})
+        assert answer.status_code == 302, answer.text[:500]
+        submitted += 1
     return submitted
 
 
@@ -225,8 +221,9 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
             name="tiny", model_path=str(judge_dir), device="cpu", batch_size=8, tie_threshold=0.0
         )
     )
-    annotator = get_user_model().objects.create_user("ann", password=PASSWORD)
-    membership_set(project=project, user=annotator, role=Role.ANNOTATOR)
+    for username, role in (("admin", Role.ADMIN), ("ann", Role.ANNOTATOR)):
+        user = get_user_model().objects.create_user(username, password=PASSWORD)
+        membership_set(project=project, user=user, role=role)
 
     # 1. Import in the background: the default worker reads the upload.
     source = tmp_path / "comparisons.jsonl"
@@ -256,8 +253,11 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
     assert job.summary["created"] == N
     assert "succeeded" in _manage("import_status", str(job_id))
 
-    # 2. The judge labels every comparison on the gpu worker.
-    _manage("judge", "--project", SLUG, "--judge", "tiny")
+    # 2. The project admin starts the judge from the project's judge panel; the gpu worker runs it.
+    with _logged_in(platform.base_url, "admin") as admin:
+        started = _post_form(admin, f"/p/{SLUG}/judge/runs/", {"judge": "tiny"})
+    assert started.status_code == 302
+    request_id = started.headers["X-Request-ID"]
     run = wait_for(
         lambda: JudgeRun.objects.filter(status__in=["succeeded", "failed"]).first(),
         timeout=90,
@@ -265,6 +265,13 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
     )
     assert (run.status, run.done, run.total) == ("succeeded", N, N), run.error
     assert LMLabel.objects.filter(judge_name="tiny").count() == N
+    # The task's log lines on the worker carry the id of the request that queued it.
+    task_lines = [
+        json.loads(line)
+        for line in platform.log("worker-gpu").splitlines()
+        if line.startswith("{") and request_id in line
+    ]
+    assert {"task_started", "task_succeeded"} <= {line["event"] for line in task_lines}
 
     # 3. Routing sends BUDGET comparisons to humans and keeps the LM label for the rest.
     _route()
@@ -272,7 +279,8 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
     assert routes == {"human": BUDGET, "lm": N - BUDGET}
 
     # 4. The annotator labels what was routed to humans, over HTTP against gunicorn.
-    assert _label_everything_offered(platform.base_url, "ann") == BUDGET
+    with _logged_in(platform.base_url, "ann") as annotator:
+        assert _label_everything_offered(annotator) == BUDGET
     labels = HumanLabel.objects.filter(comparison__project=project)
     assert labels.count() == BUDGET
     assert set(labels.values_list("comparison__route", flat=True)) == {"human"}
