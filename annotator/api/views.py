@@ -120,8 +120,7 @@ def _comparisons_filtered(request, project: Project, role: str):
 
 class ComparisonList(generics.ListAPIView):
     serializer_class = s.ComparisonSerializer
-    filterset_class = ComparisonFilter
-    filter_backends = []  # filtered in get_queryset, after the role check
+    filter_backends = []  # ComparisonFilter runs in get_queryset, after the role check
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
