@@ -43,9 +43,8 @@ class RedisServer:
         self.directory = directory
         self.process: subprocess.Popen | None = None
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -143,7 +142,7 @@ class PostgresCluster:
 
 @pytest.fixture(scope="module")
 def outage_site(tmp_path_factory):
-    """gunicorn on a temporary PostgreSQL cluster and a temporary Redis broker."""
+    """gunicorn on a temporary PostgreSQL cluster and a temporary Redis (broker and cache)."""
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server on PATH to stop and restart a broker")
     bindir = _postgres_bin()
@@ -160,7 +159,8 @@ def outage_site(tmp_path_factory):
         "SECRET_KEY": "readyz-test-only",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": postgres.url,
-        "CELERY_BROKER_URL": redis.url,
+        "CELERY_BROKER_URL": redis.url(0),
+        "CACHE_URL": redis.url(1),  # a shared cache is checked too
         "DB_CONNECT_TIMEOUT": "2",
         "VAR_DIR": str(directory / "var"),
     }
@@ -219,13 +219,16 @@ def _readyz(site) -> tuple[int, dict]:
 def test_readyz_fails_while_redis_is_down_and_recovers_when_it_is_back(outage_site):
     assert _readyz(outage_site) == (
         200,
-        {"status": "ok", "checks": {"database": "ok", "broker": "ok"}},
+        {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}},
     )
 
     outage_site.redis.stop()
     status, body = _readyz(outage_site)
     assert status == 503
-    assert body == {"status": "unavailable", "checks": {"database": "ok", "broker": "unavailable"}}
+    assert body == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "broker": "unavailable", "cache": "unavailable"},
+    }
 
     outage_site.redis.start()
     assert _readyz(outage_site)[0] == 200
@@ -237,14 +240,14 @@ def test_readyz_fails_while_postgresql_is_down_and_recovers_when_it_is_back(outa
     outage_site.postgres.stop()
     status, body = _readyz(outage_site)
     assert status == 503
-    assert body["checks"] == {"database": "unavailable", "broker": "ok"}
+    assert body["checks"] == {"database": "unavailable", "broker": "ok", "cache": "ok"}
     # The liveness probe does not depend on the database.
     assert httpx.get(outage_site.base + "/healthz", timeout=5).status_code == 200
 
     outage_site.postgres.start()
     assert _readyz(outage_site) == (
         200,
-        {"status": "ok", "checks": {"database": "ok", "broker": "ok"}},
+        {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}},
     )
 
 
