@@ -75,7 +75,8 @@ def _log_likelihood(params, features, counts, ridge):
     logits = (params @ features.reshape(pairs * outcomes, d).T).reshape(-1, pairs, outcomes)
     top = logits.max(axis=2, keepdims=True)
     log_p = logits - top - np.log(np.exp(logits - top).sum(axis=2, keepdims=True))
-    return (counts * log_p).sum(axis=(1, 2)) - 0.5 * ridge * (params**2).sum(axis=1), log_p
+    penalty = 0.5 * ridge[:, 0] * (params**2).sum(axis=1)
+    return (counts * log_p).sum(axis=(1, 2)) - penalty, log_p
 
 
 def davidson_fit(
@@ -120,7 +121,7 @@ def davidson_fit(
             worse = value < current - 1e-9 * np.abs(current)
             if not worse.any():
                 break
-            scale[worse] *= 0.5
+            scale[worse, 0] *= 0.5
         params, current, log_p = trial, value, trial_log_p
         if np.abs(scale * step).max() < 1e-9:
             break

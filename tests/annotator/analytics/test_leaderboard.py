@@ -68,3 +68,17 @@ def test_self_comparisons_and_unknown_models_are_left_out():
     assert cells.tolist() == [[0, 1, 1, 0, 0], [1, 2, 0, 0, 1]]
     empty = leaderboard(np.array([0]), np.array([0]), np.array([0]), ["x"], n_bootstrap=10, seed=0)
     assert empty["models"] == [] and empty["n_comparisons"] == 0
+
+
+def test_every_resample_reaches_its_own_maximum():
+    # Resamples fitted together must each match a fit on their own (the backtracking and the
+    # convergence test are per resample).
+    a, b, outcome = _davidson_sample(2, np.array([0.0, 0.4, -0.3]), 0.5, 300)
+    cells = outcome_cells(a, b, outcome, 3)
+    rng = np.random.default_rng(0)
+    counts = cells[:, 2:]
+    resampled = rng.multinomial(counts.sum(), counts.ravel() / counts.sum(), size=50)
+    resampled = resampled.reshape(50, *counts.shape)
+    together = davidson_fit(cells, resampled, 3)
+    alone = np.vstack([davidson_fit(cells, r[None], 3) for r in resampled])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
