@@ -151,6 +151,18 @@ def _wait_until_ready(platform) -> None:
     )
 
 
+def _json_lines(text: str) -> list[dict]:
+    """The JSON log lines of a log (a line still being written is left for the next read)."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+    return lines
+
+
 def _answers(url: str, process: subprocess.Popen) -> bool:
     if process.poll() is not None:
         pytest.fail(f"gunicorn exited with {process.returncode}")
@@ -265,13 +277,17 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
     )
     assert (run.status, run.done, run.total) == ("succeeded", N, N), run.error
     assert LMLabel.objects.filter(judge_name="tiny").count() == N
+
     # The task's log lines on the worker carry the id of the request that queued it.
-    task_lines = [
-        json.loads(line)
-        for line in platform.log("worker-gpu").splitlines()
-        if line.startswith("{") and request_id in line
-    ]
-    assert {"task_started", "task_succeeded"} <= {line["event"] for line in task_lines}
+    def task_events() -> set[str]:
+        lines = _json_lines(platform.log("worker-gpu"))
+        return {line["event"] for line in lines if line.get("request_id") == request_id}
+
+    wait_for(
+        lambda: {"task_started", "task_succeeded"} <= task_events(),
+        timeout=30,
+        what="the judge task's log lines with the request id",
+    )
 
     # 3. Routing sends BUDGET comparisons to humans and keeps the LM label for the rest.
     _route()
