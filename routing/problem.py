@@ -69,6 +69,9 @@ class RoutingInputs:
     others_agree: np.ndarray  # share of the other judges that chose as the primary; NaN: none
     others_p_a: np.ndarray  # mean P(A better) of the other judges; NaN: none
     votes: np.ndarray  # (n, V) human choice codes, NONE padded
+    # Each other judge's choice code per comparison (NONE: no label), by judge name: which
+    # judge disagrees matters (a strong judge's dissent says more than a weak one's).
+    other_choices: dict[str, np.ndarray] = field(default_factory=dict)
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
@@ -96,6 +99,8 @@ class RoutingProblem:
     consistent: np.ndarray
     targets: Targets
     folds: np.ndarray  # (n,) fold of each labelled comparison, -1 for the rest
+    # The primary judge gave no A/B answer (a tie, or no label): its label there is a coin.
+    lm_undecided: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def n(self) -> int:
@@ -179,6 +184,9 @@ def problem_build(inputs: RoutingInputs, *, seed: int = 0, folds: int = 5) -> Ro
     add("judge_has_label", has_lm.astype(np.float64))
     add("judges_agree", inputs.others_agree)
     add("judges_p_a_gap", np.abs(inputs.others_p_a - inputs.p_a))
+    for name, choices in sorted(inputs.other_choices.items()):
+        both = np.isin(choices, (A, B)) & np.isin(inputs.lm_choice, (A, B))
+        add(f"agrees:{name}", np.where(both, (choices == inputs.lm_choice).astype(float), np.nan))
     vocab = inputs.tag_vocabulary
     onehot = np.zeros((n, len(vocab)))
     if inputs.tag_codes.size:
@@ -231,4 +239,5 @@ def problem_build(inputs: RoutingInputs, *, seed: int = 0, folds: int = 5) -> Ro
         consistent=consistent,
         targets=targets,
         folds=fold_ids,
+        lm_undecided=~np.isin(inputs.lm_choice, (A, B)),
     )

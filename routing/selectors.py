@@ -108,11 +108,14 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
             truncated[i] = float(trunc)
     agree_sum, agree_n = np.zeros(n), np.zeros(n)
     other_p, other_n = np.zeros(n), np.zeros(n)
+    other_choices: dict[str, np.ndarray] = {}
     for judge in judges[1:] if primary else []:
+        choices = other_choices.setdefault(judge, np.full(n, NONE, dtype=np.int32))
         for pk, (choice, pa, _, _) in _latest_labels(project, judge).items():
             i = index.get(pk)
             if i is None:
                 continue
+            choices[i] = CHOICE_CODES[choice]
             if choice != "tie" and lm_choice[i] in (0, 1):
                 agree_sum[i] += CHOICE_CODES[choice] == lm_choice[i]
                 agree_n[i] += 1
@@ -150,6 +153,7 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
         others_agree=others_agree,
         others_p_a=others_p_a,
         votes=votes,
+        other_choices=other_choices,
         ids=ids,
     )
     return ProjectRouting(

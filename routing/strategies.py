@@ -12,8 +12,9 @@ comparisons without labels are scored by a model fitted on all labelled ones. No
 ever scored by a model that saw its label.
 """
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +41,9 @@ class StrategyOptions:
     seed: int = 0
     ppm_candidates: int = 300
     simulated_candidates: int = 500
+    # Fitted models by (strategy, problem, fold): an evaluation routes the same problem at many
+    # budgets, and a PPM does not depend on the budget. Not part of the options' identity.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def top_k(score: np.ndarray, candidates: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -129,18 +133,25 @@ def _classifier(seed: int):
 
 
 def learned_score(problem, candidates, options) -> np.ndarray:
+    """P(the LM label is wrong). Where the judge gave no A/B answer its label is a coin, right
+    half the time: 0.5 exactly, no model needed. The classifier learns from the labelled
+    comparisons where the judge did answer, so that coin flips do not blur its target."""
     lm_wrong = 1.0 - problem.targets.lm_right
+    decided = ~problem.lm_undecided
 
     def fit(train):
+        train = train[decided[train]]
         y = lm_wrong[train].astype(int)
-        if y.min() == y.max():
-            return float(y[0])  # one class seen: the constant is the best estimate
+        if y.size == 0 or y.min() == y.max():
+            return float(y.mean()) if y.size else 0.5  # one class seen: its rate
         return _classifier(options.seed).fit(problem.X[train], y)
 
     def predict(model, rows):
         if isinstance(model, float):
-            return np.full(rows.size, model)
-        return model.predict_proba(problem.X[rows])[:, 1]
+            p = np.full(rows.size, model)
+        else:
+            p = model.predict_proba(problem.X[rows])[:, 1]
+        return np.where(decided[rows], p, 0.5)
 
     return cross_fit(problem, candidates, fit, predict)
 
@@ -152,15 +163,18 @@ def _ppm_fit(problem, options, bins_ext):
     t = problem.targets
 
     def fit(train):
-        rng = np.random.default_rng([options.seed, 13, train.size])
-        return ppm_train(
-            bins_ext[train],
-            problem.n_tags,
-            t.human_right[train],
-            t.lm_right[train],
-            n_candidates=options.ppm_candidates,
-            rng=rng,
-        )
+        key = ("ppm", id(problem), hashlib.blake2b(train.tobytes()).hexdigest())
+        if key not in options.memo:
+            rng = np.random.default_rng([options.seed, 13, train.size])
+            options.memo[key] = ppm_train(
+                bins_ext[train],
+                problem.n_tags,
+                t.human_right[train],
+                t.lm_right[train],
+                n_candidates=options.ppm_candidates,
+                rng=rng,
+            )
+        return options.memo[key]
 
     return fit
 
@@ -192,16 +206,18 @@ def hyper_simulated(problem, candidates, budget, options) -> Routing:
     for group, rows, k in zip(groups, members, shares, strict=True):
         ppm = fit(np.flatnonzero(labelled & (problem.folds != group)))
         rng = np.random.default_rng([options.seed, 17, int(group) + 1])
-        best, best_value = None, -np.inf
         sub = bins_ext[rows]
-        for _ in range(options.simulated_candidates):
-            chosen = algorithm1_select(sub, problem.n_tags, k, rng)
-            value = ppm.predict(tag_counts(sub, chosen, problem.n_tags, rows.size))[0]
-            if value > best_value:
-                best, best_value = chosen, value
-        if best is not None:
-            human[rows[best]] = True
-        score[rows] = best_value if best is not None else np.nan
+        chosen = [
+            algorithm1_select(sub, problem.n_tags, k, rng)
+            for _ in range(options.simulated_candidates)
+        ]
+        if not chosen:
+            continue
+        counts = np.stack([tag_counts(sub, c, problem.n_tags, rows.size) for c in chosen])
+        predicted = ppm.predict(counts)
+        best = int(np.argmax(predicted))
+        human[rows[chosen[best]]] = True
+        score[rows] = predicted[best]
     return Routing(human, score, "predicted label accuracy of the best sampled routing")
 
 

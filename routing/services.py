@@ -1,0 +1,217 @@
+"""Routing a project: run a strategy under a human budget, store the run and its append-only
+decisions, and set `Comparison.route` (which the annotator queue reads)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from annotator.models import Comparison, HumanLabel, Project, Route
+from routing.features import FEATURE_VERSION
+from routing.models import DecidedRoute, RoutingDecision, RoutingRun
+from routing.problem import problem_build
+from routing.selectors import routing_inputs
+from routing.strategies import (
+    MIN_LABELLED,
+    STRATEGIES,
+    StrategyError,
+    StrategyOptions,
+    learned_score,
+)
+
+WRITE_BATCH = 5000
+
+
+class RoutingError(ValueError):
+    """The project cannot be routed as asked (unknown strategy, bad budget, missing inputs)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A human budget: a share of the comparisons (0-1) or a number of comparisons. Each
+    human-routed comparison costs the project's labels_per_item labels."""
+
+    fraction: float | None = None
+    count: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        """'0.25' or '25%' is a fraction, '300' a count (an integer is always a count: write
+        '1.0' for everything)."""
+        raw = str(text).strip()
+        try:
+            if raw.endswith("%"):
+                return cls.of(fraction=float(raw[:-1]) / 100)
+            if raw.isdigit():
+                return cls.of(count=int(raw))
+            return cls.of(fraction=float(raw))
+        except ValueError as exc:
+            raise RoutingError(f"budget {text!r}: {exc}") from None
+
+    @classmethod
+    def of(cls, *, fraction: float | None = None, count: int | None = None) -> "Budget":
+        if (fraction is None) == (count is None):
+            raise ValueError("give the budget as a fraction or as a count, not both or neither")
+        if fraction is not None and not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"a fraction must be between 0 and 1, got {fraction}")
+        if count is not None and count < 0:
+            raise ValueError(f"a count cannot be negative, got {count}")
+        return cls(fraction=fraction, count=count)
+
+    def comparisons(self, n: int) -> int:
+        if self.fraction is not None:
+            return min(n, round(self.fraction * n))
+        return min(n, self.count)
+
+
+def _reasons(strategy, routing, problem, human, kept, budget) -> list[str]:
+    reasons = []
+    name = strategy.name
+    for i in range(problem.n):
+        if kept[i]:
+            reasons.append("already human-labelled: stays human")
+            continue
+        if name in ("all_human", "all_lm"):
+            reasons.append(f"{name}: {strategy.description}")
+            continue
+        score = routing.score[i]
+        where = "within the budget" if human[i] else f"outside the budget of {budget}"
+        detail = f"{routing.basis} {score:.3f}" if not np.isnan(score) else routing.basis
+        if name == "judge_confidence":
+            if np.isnan(problem.p_a[i]):
+                detail = "no LM label"
+            else:
+                state = {0.0: "orders disagree", 1.0: "orders agree"}.get(
+                    problem.consistent[i], "consistency unknown"
+                )
+                detail = f"LM {state}, |p_a - 0.5| = {abs(problem.p_a[i] - 0.5):.2f}"
+        reasons.append(f"{name}: {detail}; {where}"[:300])
+    return reasons
+
+
+def _expected_accuracy(problem, human, options) -> float | None:
+    """Expected agreement of the routed labels with human consensus: human-routed comparisons
+    at the humans' measured accuracy (bought label vs the others' consensus), LM-routed ones at
+    1 - P(LM wrong) from the cross-fitted classifier. None without enough labelled ones."""
+    t = problem.targets
+    if t.labelled.sum() < MIN_LABELLED:
+        return None
+    lm_rows = ~human
+    p_right = np.ones(problem.n)
+    if lm_rows.any():
+        p_right[lm_rows] = 1.0 - learned_score(problem, lm_rows, options)[lm_rows]
+    human_acc = float(np.nanmean(t.human_right[t.labelled]))
+    return float(np.where(human, human_acc, p_right).mean())
+
+
+def routing_run_create(
+    *,
+    project: Project,
+    strategy: str,
+    budget: Budget | None,
+    primary_judge: str | None = None,
+    seed: int = 0,
+    user=None,
+) -> RoutingRun:
+    """Route the project's comparisons (gold quality-control items excepted) with `strategy`.
+
+    Comparisons that already have human labels stay human and count against the budget; the
+    strategy routes the rest into what the budget leaves. Writes a RoutingRun, one
+    RoutingDecision per comparison and Comparison.route, in one transaction."""
+    if strategy not in STRATEGIES:
+        raise RoutingError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    chosen = STRATEGIES[strategy]
+    if budget is None and strategy not in ("all_human", "all_lm"):
+        raise RoutingError(f"strategy {strategy!r} needs a budget (a fraction or a count)")
+    data = routing_inputs(project, primary_judge=primary_judge)
+    n = len(data.ids)
+    if n == 0:
+        raise RoutingError(f"project {project.slug!r} has no comparisons to route")
+    if chosen.learns and data.missing_features:
+        raise RoutingError(
+            f"{data.missing_features} of {n} comparisons have no features of version "
+            f"{FEATURE_VERSION}; compute them first (manage.py route --features-only)"
+        )
+    options = StrategyOptions(
+        seed=seed,
+        ppm_candidates=settings.ROUTING_PPM_CANDIDATES,
+        simulated_candidates=settings.ROUTING_SIMULATED_CANDIDATES,
+    )
+    problem = problem_build(data.inputs, seed=seed, folds=settings.ROUTING_FOLDS)
+    if strategy == "all_human":
+        allowed = n
+    elif strategy == "all_lm" or budget is None:
+        allowed = 0
+    else:
+        allowed = budget.comparisons(n)
+    kept = data.human_labelled
+    candidates = ~kept
+    slots = max(0, allowed - int(kept.sum()))
+    try:
+        routing = chosen.route(problem, candidates, slots, options)
+        human = routing.human | kept
+        expected = _expected_accuracy(problem, human, options)
+    except StrategyError as exc:
+        raise RoutingError(f"{strategy}: {exc}") from None
+    reasons = _reasons(chosen, routing, problem, human, kept, allowed)
+
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=project.pk)  # one routing at a time
+        # Labels may have arrived while the strategy ran: those comparisons stay human too.
+        labelled_now = set(
+            HumanLabel.objects.filter(comparison_id__in=data.ids[~human].tolist())
+            .values_list("comparison_id", flat=True)
+            .distinct()
+        )
+        if labelled_now:
+            late = np.isin(data.ids, list(labelled_now))
+            human |= late
+            kept = kept | late
+            for i in np.flatnonzero(late):
+                reasons[i] = "already human-labelled: stays human"
+        n_human = int(human.sum())
+        run = RoutingRun.objects.create(
+            project=project,
+            strategy=chosen.name,
+            strategy_version=chosen.version,
+            feature_version=FEATURE_VERSION,
+            primary_judge=data.primary_judge,
+            budget_fraction=budget.fraction if budget else None,
+            budget_count=budget.count if budget else None,
+            budget=allowed,
+            labels_per_item=project.labels_per_item,
+            total=n,
+            human=n_human,
+            lm=n - n_human,
+            kept_human=int(kept.sum()),
+            human_label_cost=n_human * project.labels_per_item,
+            expected_label_accuracy=expected,
+            options={"seed": seed, "folds": settings.ROUTING_FOLDS, "slots": slots},
+            summary={
+                "labelled": int(problem.targets.labelled.sum()),
+                "over_budget": max(0, n_human - allowed),
+            },
+            created_by=user,
+        )
+        decisions = [
+            RoutingDecision(
+                run=run,
+                comparison_id=int(pk),
+                route=DecidedRoute.HUMAN if human[i] else DecidedRoute.LM,
+                strategy=chosen.name,
+                strategy_version=chosen.version,
+                score=None if np.isnan(routing.score[i]) else float(routing.score[i]),
+                reason=reasons[i],
+                budget=allowed,
+            )
+            for i, pk in enumerate(data.ids.tolist())
+        ]
+        RoutingDecision.objects.bulk_create(decisions, batch_size=WRITE_BATCH)
+        for route, mask in ((Route.HUMAN, human), (Route.LM, ~human)):
+            ids = data.ids[mask].tolist()
+            for start in range(0, len(ids), WRITE_BATCH):
+                Comparison.objects.filter(id__in=ids[start : start + WRITE_BATCH]).exclude(
+                    route=route
+                ).update(route=route)
+    return run
