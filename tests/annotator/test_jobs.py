@@ -44,7 +44,8 @@ def test_a_worker_runs_a_background_import(celery_worker_process, settings, tmp_
     }
     assert Comparison.objects.filter(project=project).count() == 100
     assert done.started_at <= done.finished_at
-    assert not list((tmp_path / "imports").iterdir())  # the stored upload is removed
+    # The stored upload is removed right after the job's commit (and its on-commit hooks).
+    wait_for(lambda: not list((tmp_path / "imports").iterdir()), what="the upload removed")
 
 
 @pytest.mark.slow
