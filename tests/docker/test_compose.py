@@ -150,11 +150,31 @@ def test_the_services_share_one_data_volume_and_declare_every_volume():
     assert data == {"appdata:/var/lib/hybrid-prefs"}  # imports and checkpoints are shared
 
 
-def test_builds_point_at_files_that_exist():
+def test_builds_point_at_files_and_targets_that_exist():
+    images = {}
     for name, service in APP_SERVICES.items():
-        context = (DOCKER / service["build"]["context"]).resolve()
+        build = service["build"]
+        context = (DOCKER / build["context"]).resolve()
         assert context == ROOT, name
-        assert (context / service["build"]["dockerfile"]).is_file(), name
+        dockerfile = context / build["dockerfile"]
+        assert dockerfile.is_file(), name
+        if "target" in build:
+            stage = re.compile(rf"^FROM \S+ AS {re.escape(build['target'])}$", re.MULTILINE)
+            assert stage.search(dockerfile.read_text()), f"{name}: no stage {build['target']}"
+        images[name] = (build["dockerfile"], build.get("target"), service["image"])
+    # Only the workers get torch: the CPU build for the default queue, CUDA for the gpu queue.
+    assert images == {
+        **{
+            name: ("docker/Dockerfile", "web", "${APP_IMAGE:-hybrid-prefs:latest}")
+            for name in ("migrate", "web", "beat", "flower")
+        },
+        "worker": (
+            "docker/Dockerfile",
+            "cpu-worker",
+            "${CPU_WORKER_IMAGE:-hybrid-prefs-cpu-worker:latest}",
+        ),
+        "worker-gpu": ("docker/Dockerfile.gpu", None, "${GPU_IMAGE:-hybrid-prefs-gpu:latest}"),
+    }
 
 
 # --- Environment variables ---
