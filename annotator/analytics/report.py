@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.analytics import agreement as ag
@@ -421,8 +421,10 @@ def project_report_refresh(*, project_id: int, n_bootstrap: int = N_BOOTSTRAP) -
         ProjectAnalytics.objects.filter(pk=project.pk).update(error=f"{type(exc).__name__}: {exc}")
         raise
     report["phases_seconds"] = {k: round(v, 3) for k, v in phases.items()}
+    # A slower refresh that read older labels never overwrites a newer report.
+    newer = Q(report_version__isnull=True) | Q(report_version__lte=version)
     with transaction.atomic():
-        ProjectAnalytics.objects.filter(pk=project.pk).update(
+        ProjectAnalytics.objects.filter(newer, pk=project.pk).update(
             report=report,
             plots=plots,
             posteriors=posteriors.to_bytes(),
