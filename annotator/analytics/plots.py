@@ -207,7 +207,7 @@ def agreement_png(agreement: dict, judges: list[dict]) -> bytes:
                         estimate,
                     )
                 )
-    _forest(right, judge_rows, "kappa: judges next to humans")
+    _forest(right, judge_rows, "kappa: judges vs humans")
     return _png(figure)
 
 
