@@ -171,6 +171,7 @@ def outage_site(tmp_path_factory):
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config=python:config.gunicorn",
                 "config.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{port}",
@@ -297,6 +298,14 @@ def test_every_response_carries_the_request_id_of_its_log_lines(outage_site):
     assert finished["request"] == "GET /accounts/login/"
     # Another request, another id.
     assert httpx.get(outage_site.base + "/accounts/login/").headers["X-Request-ID"] != request_id
+
+
+def test_the_server_logs_nothing_but_json_lines(outage_site):
+    httpx.get(outage_site.base + "/accounts/login/", timeout=10)
+    lines = outage_site.log_path.read_text().splitlines()
+    assert any("Booting worker" in line for line in lines)  # gunicorn's own lines too
+    assert [line for line in lines[:-1] if not line.startswith("{")] == []
+    assert len(_json_lines("\n".join(lines[:-1]))) == len(lines) - 1
 
 
 def test_probes_answer_any_host_over_plain_http(client, settings, db):

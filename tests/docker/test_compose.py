@@ -49,6 +49,9 @@ def _module_defines(module: str, name: str) -> bool:
     )
 
 
+WSGI_APPLICATION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # module.path:name
+
+
 def assert_runs_something_that_exists(argv: list[str], where: str) -> None:
     if argv[:2] == ["python", "manage.py"]:
         assert argv[2] in get_commands(), f"{where}: no manage.py command {argv[2]!r}"
@@ -58,8 +61,13 @@ def assert_runs_something_that_exists(argv: list[str], where: str) -> None:
         if argv[3] == "flower":
             assert importlib.util.find_spec("flower"), "the flower extra is not installed"
     elif argv[0] == "gunicorn":
-        module, name = argv[1].split(":")
-        assert _module_defines(module, name), f"{where}: {argv[1]} does not exist"
+        (application,) = [a for a in argv[1:] if WSGI_APPLICATION.match(a)]
+        module, name = application.split(":")
+        assert _module_defines(module, name), f"{where}: {application} does not exist"
+        # Its own log lines in the application's format (config/gunicorn.py).
+        config = _option(argv, "config") or argv[argv.index("--config") + 1]
+        assert config == "python:config.gunicorn", where
+        assert _module_defines("config.gunicorn", "logconfig_dict")
     else:
         pytest.fail(f"{where}: unexpected command {argv}")
 

@@ -120,7 +120,8 @@ def platform(transactional_db, tmp_path, settings):
     try:
         processes.start(
             "web",
-            *f"gunicorn config.wsgi:application --bind=127.0.0.1:{port} --worker-class=gthread "
+            *f"gunicorn --config=python:config.gunicorn config.wsgi:application "
+            f"--bind=127.0.0.1:{port} --worker-class=gthread "
             "--workers=1 --threads=4".split(),
         )
         processes.start(
