@@ -290,8 +290,18 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
         what="the judge task's log lines with the request id",
     )
 
-    # 3. Routing sends BUDGET comparisons to humans and keeps the LM label for the rest.
-    _route()
+    # 3. Routing sends BUDGET comparisons, the judge's least confident, to humans; the rest keep
+    # the LM label.
+    routed = json.loads(
+        _manage(
+            "route", "--project", SLUG, "--strategy", "judge_confidence", "--budget", str(BUDGET)
+        ).splitlines()[-1]
+    )
+    assert (routed["strategy"], routed["human"], routed["lm"]) == (
+        "judge_confidence",
+        BUDGET,
+        N - BUDGET,
+    )
     routes = Counter(Comparison.objects.values_list("route", flat=True))
     assert routes == {"human": BUDGET, "lm": N - BUDGET}
 
@@ -332,15 +342,3 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
         timeout=30,  # a run, not the banner's task list
     )
     assert "Sending due task leases-reap (annotator.leases_reap)" in platform.log("beat")
-
-
-def _route() -> None:
-    from django.core.management import get_commands
-
-    # Until routing/ has its `route` command, the budget is applied here as an admin would.
-    if "route" not in get_commands():
-        ids = list(Comparison.objects.order_by("pk").values_list("pk", flat=True))
-        Comparison.objects.filter(pk__in=ids[:BUDGET]).update(route="human")
-        Comparison.objects.filter(pk__in=ids[BUDGET:]).update(route="lm")
-        return
-    _manage("route", "--project", SLUG, "--strategy", "judge_confidence", "--budget", str(BUDGET))
