@@ -99,7 +99,7 @@ def evaluate(
             )
         for name in strategies:
             strategy = STRATEGIES[name]
-            scores = strategy.score(problem, evaluated, options) if strategy.score else None
+            scores = strategy.scores(problem, evaluated, options) if strategy.score else None
             for budget in budgets:
                 k = round(budget * n_eval)
                 if scores is not None:

@@ -17,7 +17,6 @@ from routing.strategies import (
     STRATEGIES,
     StrategyError,
     StrategyOptions,
-    learned_score,
 )
 
 WRITE_BATCH = 5000
@@ -100,7 +99,7 @@ def _expected_accuracy(problem, human, options) -> float | None:
     lm_rows = ~human
     p_right = np.ones(problem.n)
     if lm_rows.any():
-        p_right[lm_rows] = 1.0 - learned_score(problem, lm_rows, options)[lm_rows]
+        p_right[lm_rows] = 1.0 - STRATEGIES["learned"].scores(problem, lm_rows, options)[lm_rows]
     human_acc = float(np.nanmean(t.human_right[t.labelled]))
     return float(np.where(human, human_acc, p_right).mean())
 

@@ -41,6 +41,7 @@ class StrategyOptions:
     seed: int = 0
     ppm_candidates: int = 300
     simulated_candidates: int = 500
+    threads: int = 1
     # Fitted models by (strategy, problem, fold): an evaluation routes the same problem at many
     # budgets, and a PPM does not depend on the budget. Not part of the options' identity.
     memo: dict = field(default_factory=dict, compare=False, repr=False)
@@ -253,10 +254,25 @@ class Strategy:
     def route(
         self, problem: RoutingProblem, candidates: np.ndarray, budget: int, options
     ) -> Routing:
-        if self.route_fn is not None:
-            return self.route_fn(problem, candidates, budget, options)
-        score = self.score(problem, candidates, options)
+        with _threads(options):
+            if self.route_fn is not None:
+                return self.route_fn(problem, candidates, budget, options)
+            score = self.score(problem, candidates, options)
         return Routing(top_k(score, candidates, budget, options.seed), score, self.basis)
+
+    def scores(self, problem: RoutingProblem, candidates: np.ndarray, options) -> np.ndarray:
+        """A ranking strategy's scores alone (route = top-k of them)."""
+        with _threads(options):
+            return self.score(problem, candidates, options)
+
+
+def _threads(options):
+    """Limit BLAS/OpenMP threads: the models here are small, and spinning OpenMP threads on
+    cores that the web, the workers and the database also use made fits ~10x slower than one
+    thread (measured on the 2-core development machine)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(options.threads)
 
 
 STRATEGIES = {
