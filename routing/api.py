@@ -1,23 +1,28 @@
-"""REST endpoints for routing runs (under /api/v1/projects/<slug>/routing-runs/): list, status
-and summary, and each run's decisions with their reasons. Viewers and admins read them;
-annotators do not (a route says what the LM judged)."""
+"""REST endpoints for routing runs (under /api/v1/projects/<slug>/routing-runs/): route a project
+under a budget, list runs, a run's summary and its decisions with their reasons; queue the text
+features the learning strategies need. Admins route; viewers read; annotators see none (a route
+says what the LM judged)."""
 
 import django_filters
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.api.pagination import NewestFirstPagination
-from annotator.api.permissions import EXPORT, project_access
+from annotator.api.permissions import ADMIN, EXPORT, project_access
 from annotator.api.serializers import ErrorSerializer
 from routing.models import DecidedRoute, RoutingDecision, RoutingRun
+from routing.services import Budget, RoutingError, routing_run_create
+from routing.strategies import STRATEGIES
 
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=text)
     for code, text in (
+        (400, "Invalid input, or the project cannot be routed as asked"),
         (401, "Not authenticated"),
         (403, "The caller's role does not allow it"),
         (404, "No such project or run"),
@@ -48,6 +53,29 @@ class RoutingRunSerializer(serializers.ModelSerializer):
             "summary",
             "created_at",
         ]
+
+
+class RoutingRunStartSerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(
+        choices=[(name, s.description) for name, s in STRATEGIES.items()]
+    )
+    budget_fraction = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0, help_text="Share of comparisons for humans."
+    )
+    budget_count = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**31 - 1, help_text="Comparisons for humans."
+    )
+    primary_judge = serializers.CharField(
+        required=False, max_length=200, help_text="Default: the project's primary judge."
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+
+    def validate(self, data):
+        if "budget_fraction" in data and "budget_count" in data:
+            raise ValidationError(
+                {"budget_count": ["give the budget as a fraction or as a count, not both"]}
+            )
+        return data
 
 
 class RoutingDecisionSerializer(serializers.ModelSerializer):
@@ -88,6 +116,53 @@ class RoutingRunList(generics.ListAPIView):
         project, _ = project_access(self.request, self.kwargs["slug"], EXPORT)
         return RoutingRun.objects.filter(project=project)
 
+    @extend_schema(
+        request=RoutingRunStartSerializer, responses={201: RoutingRunSerializer, **ERRORS}
+    )
+    def post(self, request, slug: str):
+        """Route the project under a human budget (a fraction or a count of comparisons) with a
+        strategy; comparisons with human labels stay human. Runs in the request and answers
+        with the run. Learning strategies need the text features (`routing-features/`)."""
+        project, _ = project_access(request, slug, ADMIN)
+        params = RoutingRunStartSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        budget = None
+        if "budget_fraction" in data:
+            budget = Budget.of(fraction=data["budget_fraction"])
+        elif "budget_count" in data:
+            budget = Budget.of(count=data["budget_count"])
+        try:
+            run = routing_run_create(
+                project=project,
+                strategy=data["strategy"],
+                budget=budget,
+                primary_judge=data.get("primary_judge"),
+                seed=data["seed"],
+                user=request.user,
+            )
+        except RoutingError as exc:
+            raise ValidationError({"strategy": [str(exc)]}) from None
+        return Response(RoutingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RoutingFeatures(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(description='Queued: {"status": "queued"}'),
+            **{code: ERRORS[code] for code in (401, 403, 404)},
+        },
+    )
+    def post(self, request, slug: str):
+        """Queue the computation of the project's missing text features on a worker (what the
+        learning strategies read)."""
+        from routing.tasks import features_compute_task
+
+        project, _ = project_access(request, slug, ADMIN)
+        features_compute_task.delay_on_commit(project.pk)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
 
 class RoutingRunDetail(APIView):
     @extend_schema(responses={200: RoutingRunSerializer, **ERRORS})
@@ -118,6 +193,7 @@ project = "projects/<slug:slug>/"
 urlpatterns = [
     path(f"{project}routing-runs/", RoutingRunList.as_view(), name="routing_runs"),
     path(f"{project}routing-runs/<int:pk>/", RoutingRunDetail.as_view(), name="routing_run"),
+    path(f"{project}routing-features/", RoutingFeatures.as_view(), name="routing_features"),
     path(
         f"{project}routing-runs/<int:pk>/decisions/",
         RoutingDecisionList.as_view(),

@@ -89,3 +89,79 @@ def test_the_dataset_card_names_the_latest_routing_run(run_and_client):
     card = viewer.get(f"{P}/dataset-card").content.decode()
 
     assert f"| routing run | #{run.pk}, strategy judge_confidence, budget 1" in card
+
+
+def _lm_only(project, n: int) -> None:
+    """Comparisons with only an LM label each, half of them order-inconsistent."""
+    from annotator.models import Comparison
+    from scoring.models import LMLabel
+
+    for i in range(n):
+        comparison = Comparison.objects.create(
+            project=project,
+            external_id=f"lm{i}",
+            prompt=f"q{i}",
+            response_a="a",
+            response_b="b",
+            content_hash="0" * 64,
+        )
+        LMLabel.objects.create(
+            comparison=comparison,
+            judge_name="judge-x",
+            judge_version="v1",
+            choice="A",
+            strength="unknown",
+            p_a=0.5 + i / (2 * n),
+            position_consistent=i % 2 == 0,
+        )
+
+
+def test_admins_route_a_project_under_a_budget(db):
+    team = team_create()
+    _lm_only(team.project, 6)
+    admin = client_for(team.users["admin"])
+
+    response = admin.post(
+        f"{P}/routing-runs/", {"strategy": "judge_confidence", "budget_count": 2}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    run = response.json()
+    assert (run["strategy"], run["budget"], run["human"], run["lm"], run["total"]) == (
+        "judge_confidence",
+        2,
+        2,
+        4,
+        6,
+    )
+    decisions = admin.get(f"{P}/routing-runs/{run['id']}/decisions/?route=human").json()
+    # The least confident LM labels go to humans: order-inconsistent ones first.
+    assert {d["external_id"] for d in decisions["results"]} == {"lm1", "lm3"}
+    assert team.project.comparisons.filter(route="human").count() == 2
+
+
+def test_bad_routing_requests_name_the_field(db):
+    team = team_create()
+    _lm_only(team.project, 2)
+    admin = client_for(team.users["admin"])
+
+    unknown = admin.post(f"{P}/routing-runs/", {"strategy": "coin"}, format="json")
+    both = admin.post(
+        f"{P}/routing-runs/",
+        {"strategy": "random", "budget_count": 1, "budget_fraction": 0.5},
+        format="json",
+    )
+    none = admin.post(f"{P}/routing-runs/", {"strategy": "random"}, format="json")
+
+    assert unknown.json()["errors"][0]["field"] == "strategy"
+    assert both.json()["errors"][0]["field"] == "budget_count"
+    assert none.status_code == 400 and "needs a budget" in none.json()["errors"][0]["problem"]
+    assert not RoutingRun.objects.exists()
+
+
+def test_queueing_the_text_features(db):
+    team = team_create()
+
+    response = client_for(team.users["admin"]).post(f"{P}/routing-features/")
+
+    assert response.status_code == 202 and response.json() == {"status": "queued"}
