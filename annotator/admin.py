@@ -10,6 +10,7 @@ from annotator.models import (
     Lease,
     Membership,
     Project,
+    ProjectAnalytics,
     Skip,
 )
 from annotator.services import project_guidelines_update
@@ -253,3 +254,22 @@ class SkipAdmin(ReadOnlyAdmin):
     list_filter = ["reason", "comparison__project"]
     list_select_related = ["comparison__project", "annotator"]
     search_fields = ["comparison__external_id", "annotator__username"]
+
+
+@admin.register(ProjectAnalytics)
+class ProjectAnalyticsAdmin(ReadOnlyAdmin):
+    """The cached analytics report: when it was computed, from which labels, and why a refresh
+    failed. The report itself is read on the project's analytics page."""
+
+    list_display = [
+        "project",
+        "labels_version",
+        "report_version",
+        "refresh_queued",
+        "computed_at",
+        "compute_seconds",
+        "error",
+    ]
+    list_filter = ["refresh_queued"]
+    search_fields = ["project__slug", "project__name"]
+    exclude = ["report", "plots", "posteriors"]

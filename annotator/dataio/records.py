@@ -280,6 +280,10 @@ COMPARISON_FIELDS = frozenset(
         "gold",
         "human_labels",
         "lm_labels",
+        # Written by `export_dataset --with-confidence` and derived from the labels (the analytics
+        # report recomputes them), so a re-import accepts and ignores them.
+        "posterior",
+        "label_confidence",
     }
 )
 HUMAN_LABEL_FIELDS = frozenset(

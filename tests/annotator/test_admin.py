@@ -3,7 +3,16 @@
 import pytest
 from django.urls import reverse
 
-from annotator.models import Comparison, HumanLabel, ImportJob, Lease, Project, Skip
+from annotator.analytics.report import project_report_refresh
+from annotator.models import (
+    Comparison,
+    HumanLabel,
+    ImportJob,
+    Lease,
+    Project,
+    ProjectAnalytics,
+    Skip,
+)
 from scoring.models import LMLabel
 from tests.conftest import DATA
 
@@ -25,6 +34,7 @@ def llmbar(project, run_import):
         (Lease, {"outcome__exact": "expired"}),
         (Skip, {"q": "Natural"}),
         (ImportJob, {"status__exact": "failed"}),
+        (ProjectAnalytics, {"q": "proj", "refresh_queued__exact": "0"}),
     ],
 )
 def test_changelists_load_with_search_and_filters(admin_client, llmbar, model, query):
@@ -92,3 +102,13 @@ def test_editing_guidelines_in_admin_bumps_the_version(admin_client, project):
     admin_client.post(url, form)
     project.refresh_from_db()
     assert (project.name, project.guidelines_version) == ("Renamed", 2)
+
+
+def test_the_cached_analytics_report_is_listed_read_only(admin_client, llmbar):
+    project_report_refresh(project_id=llmbar.pk, n_bootstrap=0)
+    url = reverse("admin:annotator_projectanalytics_change", args=[llmbar.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert "Save" not in response.content.decode()
+    listing = admin_client.get(reverse("admin:annotator_projectanalytics_changelist"))
+    assert "proj" in listing.content.decode()

@@ -65,6 +65,14 @@ def test_full_with_confidence(labelled):
     assert first["label_confidence"] == pytest.approx(max(first["posterior"].values()), abs=1e-4)
 
 
+def test_a_full_export_with_confidence_imports_again(labelled, other_project, load_records):
+    lines = _export(labelled, "--format", "full", "--with-confidence")
+    load_records(other_project, lines)
+    again = _export(other_project, "--format", "full")
+    assert [line["external_id"] for line in again] == [line["external_id"] for line in lines]
+    assert "posterior" not in again[0]
+
+
 def test_stale_posteriors_are_recomputed_first(
     labelled, load_records, django_capture_on_commit_callbacks
 ):
