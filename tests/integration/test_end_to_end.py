@@ -3,9 +3,10 @@
 gunicorn, a Celery worker on the `default` queue, a GPU-style worker on the `gpu` queue
 (`--pool=solo`) and beat run as real processes on the configured database and broker (PostgreSQL
 and Redis in CI; SQLite and the filesystem broker work too), as docker/compose.yml starts them.
-The flow, as users drive it: a background import (default worker) -> an LM judge run (gpu worker,
-a tiny local model) -> routing under a human budget -> an annotator labelling over HTTP ->
-reward-model training (gpu worker) -> a TRL export; beat's reapers run on the default worker.
+The flow, as users drive it: a background import (default worker) -> an LM judge run started over
+HTTP (gpu worker, a tiny local model) -> the router's text features (default worker) and routing
+under a human budget -> an annotator labelling over HTTP -> reward-model training (gpu worker) ->
+a TRL export; beat's reapers run on the default worker.
 """
 
 import io
@@ -26,6 +27,8 @@ from django.core.management import call_command
 
 from annotator.models import Comparison, HumanLabel, ImportJob, Role
 from annotator.services import membership_set, project_create
+from routing.features import FEATURE_VERSION
+from routing.models import ComparisonFeatures
 from scoring.judging.runs import judge_save
 from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
 from tests.conftest import ROOT, child_env, wait_for
@@ -290,8 +293,21 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
         what="the judge task's log lines with the request id",
     )
 
-    # 3. Routing sends BUDGET comparisons, the judge's least confident, to humans; the rest keep
+    # 3. The router's text features (MiniLM embeddings on CPU) are computed on the default worker,
+    # then routing sends BUDGET comparisons, the judge's least confident, to humans; the rest keep
     # the LM label.
+    queued = json.loads(_manage("route", "--project", SLUG, "--features-only", "--background"))
+    assert queued["status"] == "queued"
+    wait_for(
+        lambda: (
+            ComparisonFeatures.objects.filter(
+                comparison__project=project, version=FEATURE_VERSION
+            ).count()
+            == N
+        ),
+        timeout=90,
+        what="the routing features",
+    )
     routed = json.loads(
         _manage(
             "route", "--project", SLUG, "--strategy", "judge_confidence", "--budget", str(BUDGET)
