@@ -41,10 +41,11 @@ def line_error_parse(text: str, source: str) -> dict:
     into its parts; the source name is known, so a colon inside it does no harm."""
     rest = text[len(source) + 1 :] if text.startswith(source + ":") else text
     parts = rest.split(": ", 2)
-    if len(parts) == 3:
+    if len(parts) == 3 and (parts[0].isdigit() or parts[0].startswith("record ")):
         line, field, problem = parts
         return {"line": int(line) if line.isdigit() else line, "field": field, "problem": problem}
-    return {"line": None, "field": None, "problem": rest}
+    # An error about the whole file (unreadable, gone): no line, no field.
+    return {"line": None, "field": None, "problem": rest.strip()}
 
 
 def import_failed_body(failure: ImportFailed) -> dict:

@@ -30,7 +30,7 @@ from annotator.api.services import project_create_with_admin, project_settings_u
 from annotator.dataio.exporter import dataset_export_lines
 from annotator.dataio.formats import ReadOptions
 from annotator.dataio.importer import comparisons_import
-from annotator.dataio.jobs import import_job_create
+from annotator.dataio.jobs import READ_ERRORS, import_job_create
 from annotator.models import Comparison, HumanLabel, ImportJob, Membership, Project, Role
 from scoring.models import LMLabel
 
@@ -278,6 +278,8 @@ class ProjectImport(APIView):
                     update=opts["update"],
                     options=ReadOptions(label_name=name, lm_judge=lm_judge),
                 )
+            except READ_ERRORS as exc:
+                raise ValidationError({"body": [f"The upload cannot be read: {exc}"]}) from None
             except ValueError as exc:
                 raise ValidationError({"body": [str(exc)]}) from None
             return Response(summary.as_dict())

@@ -1,10 +1,12 @@
 """Background imports: the file is copied aside, a worker imports it, the job row has the result."""
 
+import gzip
 import io
 import os
 import shutil
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,6 +18,9 @@ from django.utils import timezone
 from annotator.dataio.formats import FORMATS, ReadOptions
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.models import ImportJob, Project
+
+# A damaged upload (a truncated or corrupt gzip stream) fails while it is read, not line by line.
+READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def import_job_create(
@@ -86,6 +91,10 @@ def import_job_run(*, job_id: int) -> ImportJob:
             job.status = ImportJob.Status.FAILED
             job.errors = [str(e) for e in failure.errors]
             job.error_count = failure.error_count
+        except READ_ERRORS as exc:
+            job.status = ImportJob.Status.FAILED
+            job.errors = [f"{job.source_name}: the file cannot be read: {exc}"]
+            job.error_count = 1
         except FileNotFoundError:
             job.status = ImportJob.Status.FAILED
             job.errors = [f"{job.source_name}: the uploaded file is gone ({path})"]

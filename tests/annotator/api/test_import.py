@@ -167,6 +167,20 @@ def test_bad_parameters_name_the_parameter(team, clients, query, field):
     assert not Comparison.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"\x1f\x8b", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", gzip.compress(b"{}\n")[:-5]],
+    ids=["header only", "corrupt", "truncated"],
+)
+def test_a_damaged_gzip_upload_is_a_400_naming_the_body(team, clients, body):
+    response = _post(clients["admin"], body, "?format=hh-rlhf")
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["field"] == "body" and error["problem"].startswith("The upload cannot be read")
+    assert not Comparison.objects.exists()
+
+
 def test_an_empty_body_or_a_multipart_form_without_a_file(team, clients):
     empty = _post(clients["admin"], b"")
     no_file = clients["admin"].post(URL, {"other": "x"}, format="multipart")
@@ -276,3 +290,19 @@ def test_a_running_job_reports_its_progress(
     assert running == sorted(running)
     # The upload and its progress file go right after the job's commit.
     wait_for(lambda: not list((tmp_path / "imports").iterdir()), what="the upload's removal")
+
+
+def test_a_damaged_upload_fails_its_background_job_with_a_message(
+    team, clients, settings, tmp_path
+):
+    from annotator.dataio.jobs import import_job_run
+
+    settings.IMPORT_DIR = tmp_path
+    queued = _post(clients["admin"], b"\x1f\x8b\x08\x00garbage", "?background=true&name=x.gz")
+
+    import_job_run(job_id=queued.json()["job"])  # what the worker does
+
+    job = clients["admin"].get(queued.json()["url"]).json()
+    assert job["status"] == "failed" and job["progress"]["fraction"] is None
+    assert job["errors"][0]["problem"].startswith("the file cannot be read")
+    assert not Comparison.objects.exists()
