@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/v1/", include("annotator.api.urls")),
     path("", include("annotator.urls")),
     path("", include("scoring.urls")),
+    path("", include("routing.urls")),
 ]

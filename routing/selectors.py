@@ -167,3 +167,22 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
 
 def latest_routing_run(project: Project) -> RoutingRun | None:
     return RoutingRun.objects.filter(project=project).order_by("-id").first()
+
+
+def routing_panel_data(project: Project) -> dict:
+    """The latest routing run of the project, its budget use and human-label progress, and the
+    runs before it."""
+    from django.db.models import Least, Sum, Value
+
+    runs = list(RoutingRun.objects.filter(project=project).order_by("-id")[:5])
+    latest = runs[0] if runs else None
+    labels_collected = 0
+    if latest is not None:
+        # Labels that count towards the routed cost: at most labels_per_item per comparison.
+        labels_collected = (
+            Comparison.objects.filter(project=project, route="human", is_gold=False).aggregate(
+                n=Sum(Least("labels_done", Value(latest.labels_per_item)))
+            )["n"]
+            or 0
+        )
+    return {"latest": latest, "earlier": runs[1:], "labels_collected": labels_collected}

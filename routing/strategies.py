@@ -119,15 +119,16 @@ def judge_confidence_score(problem, candidates, options) -> np.ndarray:
 # --- learned: a classifier of "the LM label disagrees with the human label" ---------------
 
 
-def _classifier(seed: int):
+def _classifier(seed: int, n_train: int):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    # Small and regularised: a project may have only a few hundred labelled comparisons.
+    # Small and regularised: a project may have only a few hundred labelled comparisons (or a
+    # few dozen: then leaves may be small, or no split would be allowed at all).
     return HistGradientBoostingClassifier(
         max_depth=3,
         learning_rate=0.05,
         max_iter=150,
-        min_samples_leaf=10,
+        min_samples_leaf=min(10, max(2, n_train // 8)),
         l2_regularization=1.0,
         random_state=seed,
     )
@@ -145,13 +146,18 @@ def learned_score(problem, candidates, options) -> np.ndarray:
         y = lm_wrong[train].astype(int)
         if y.size == 0 or y.min() == y.max():
             return float(y.mean()) if y.size else 0.5  # one class seen: its rate
-        return _classifier(options.seed).fit(problem.X[train], y)
+        # Columns with no value in the training rows (features not computed) say nothing.
+        columns = np.flatnonzero(~np.isnan(problem.X[train]).all(axis=0))
+        return columns, _classifier(options.seed, train.size).fit(
+            problem.X[np.ix_(train, columns)], y
+        )
 
     def predict(model, rows):
         if isinstance(model, float):
             p = np.full(rows.size, model)
         else:
-            p = model.predict_proba(problem.X[rows])[:, 1]
+            columns, classifier = model
+            p = classifier.predict_proba(problem.X[np.ix_(rows, columns)])[:, 1]
         return np.where(decided[rows], p, 0.5)
 
     return cross_fit(problem, candidates, fit, predict)
