@@ -35,6 +35,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+# This script is named like the app it measures: the repository goes first on the path (and
+# bench/ off it) so that `import routing` finds the app, not this file.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 DATA = ROOT.parent / "shared" / "data" / "LLMBar" / "Dataset"
 SUBSETS = [
     "LLMBar/Natural",
@@ -196,7 +199,6 @@ def main() -> None:
     # Speed: the real inputs, read once through Django from the benchmark database.
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

@@ -89,22 +89,64 @@ class Targets:
     lm_right: np.ndarray  # 1 / 0 whether the primary judge's label matches gold (NaN: none)
 
 
-@dataclass
 class RoutingProblem:
-    X: np.ndarray  # (n, d) float, NaN allowed: the learned strategy's features
-    columns: list[str]
-    bins: np.ndarray  # (n, W) int32 indices into tag_names, -1 for none: the PPM's tags
-    tag_names: list[str]
-    p_a: np.ndarray
-    consistent: np.ndarray
-    targets: Targets
-    folds: np.ndarray  # (n,) fold of each labelled comparison, -1 for the rest
-    # The primary judge gave no A/B answer (a tie, or no label): its label there is a coin.
-    lm_undecided: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """What the strategies see. The feature matrix (for the learned strategy) and the binned
+    tags (for the PPM) are built from the inputs on first use: a strategy that needs neither
+    (random, judge_confidence) routes a million comparisons without building them."""
+
+    def __init__(
+        self,
+        *,
+        p_a: np.ndarray,
+        consistent: np.ndarray,
+        targets: Targets,
+        folds: np.ndarray,
+        lm_undecided: np.ndarray,
+        inputs: RoutingInputs | None = None,
+        X: np.ndarray | None = None,
+        columns: list[str] | None = None,
+        bins: np.ndarray | None = None,
+        tag_names: list[str] | None = None,
+    ):
+        self.p_a, self.consistent, self.targets = p_a, consistent, targets
+        self.folds, self.lm_undecided, self.inputs = folds, lm_undecided, inputs
+        self._X, self._columns, self._bins, self._tag_names = X, columns, bins, tag_names
+        self._ranks: dict[str, np.ndarray] | None = None
 
     @property
     def n(self) -> int:
         return len(self.p_a)
+
+    def _length_ranks(self) -> dict[str, np.ndarray]:
+        if self._ranks is None:
+            self._ranks = {c: percentile_rank(self.inputs.text[c]) for c in RANKED_LENGTHS}
+        return self._ranks
+
+    @property
+    def X(self) -> np.ndarray:
+        if self._X is None:
+            self._X, self._columns = feature_matrix(self.inputs, self._length_ranks())
+        return self._X
+
+    @X.setter
+    def X(self, value: np.ndarray) -> None:
+        self._X = value
+
+    @property
+    def columns(self) -> list[str]:
+        self.X  # noqa: B018 (builds it)
+        return self._columns
+
+    @property
+    def bins(self) -> np.ndarray:
+        if self._bins is None:
+            self._bins, self._tag_names = tag_bins(self.inputs, self._length_ranks())
+        return self._bins
+
+    @property
+    def tag_names(self) -> list[str]:
+        self.bins  # noqa: B018 (builds them)
+        return self._tag_names
 
     @property
     def n_tags(self) -> int:
@@ -158,52 +200,52 @@ def _fold_ids(labelled: np.ndarray, folds: int, rng: np.random.Generator) -> np.
     return out
 
 
-def problem_build(inputs: RoutingInputs, *, seed: int = 0, folds: int = 5) -> RoutingProblem:
-    """Feature matrix, binned tags, targets and folds from a project's inputs."""
+def feature_matrix(
+    inputs: RoutingInputs, ranks: dict[str, np.ndarray]
+) -> tuple[np.ndarray, list[str]]:
+    """The learned strategy's features, NaN where unknown."""
     n = inputs.n
-    text = {c: np.asarray(inputs.text[c], dtype=np.float64) for c in TEXT_COLUMNS}
-    ranks = {c: percentile_rank(text[c]) for c in RANKED_LENGTHS}
-    has_lm = ~np.isnan(inputs.p_a)
-    confidence = np.abs(inputs.p_a - 0.5)  # NaN without a label
-    consistent = inputs.consistent.astype(np.float64)
-
-    columns, cols = [], []
-
-    def add(name, values):
-        columns.append(name)
-        cols.append(np.asarray(values, dtype=np.float64))
-
+    named: list[tuple[str, np.ndarray]] = []
     for c in TEXT_COLUMNS:
-        add(c, np.log1p(text[c]) if c.startswith("len_") else text[c])
-    for c in RANKED_LENGTHS:
-        add(f"rank_{c}", ranks[c])
-    add("judge_p_a", inputs.p_a)
-    add("judge_confidence", confidence)
-    add("judge_consistent", consistent)
-    add("judge_truncated", inputs.truncated)
-    add("judge_has_label", has_lm.astype(np.float64))
-    add("judges_agree", inputs.others_agree)
-    add("judges_p_a_gap", np.abs(inputs.others_p_a - inputs.p_a))
+        values = np.asarray(inputs.text[c], dtype=np.float64)
+        named.append((c, np.log1p(values) if c.startswith("len_") else values))
+    named += [(f"rank_{c}", ranks[c]) for c in RANKED_LENGTHS]
+    named += [
+        ("judge_p_a", inputs.p_a),
+        ("judge_confidence", np.abs(inputs.p_a - 0.5)),
+        ("judge_consistent", inputs.consistent),
+        ("judge_truncated", inputs.truncated),
+        ("judge_has_label", (~np.isnan(inputs.p_a)).astype(np.float64)),
+        ("judges_agree", inputs.others_agree),
+        ("judges_p_a_gap", np.abs(inputs.others_p_a - inputs.p_a)),
+    ]
     for name, choices in sorted(inputs.other_choices.items()):
         both = np.isin(choices, (A, B)) & np.isin(inputs.lm_choice, (A, B))
-        add(f"agrees:{name}", np.where(both, (choices == inputs.lm_choice).astype(float), np.nan))
+        named.append(
+            (f"agrees:{name}", np.where(both, (choices == inputs.lm_choice).astype(float), np.nan))
+        )
     vocab = inputs.tag_vocabulary
-    onehot = np.zeros((n, len(vocab)))
+    X = np.zeros((n, len(named) + len(vocab)))
+    for j, (_, values) in enumerate(named):
+        X[:, j] = values
     if inputs.tag_codes.size:
         rows, ks = np.nonzero(inputs.tag_codes >= 0)
-        onehot[rows, inputs.tag_codes[rows, ks]] = 1.0
-    for k, name in enumerate(vocab):
-        add(f"tag:{name}", onehot[:, k])
-    X = np.column_stack(cols) if cols else np.zeros((n, 0))
+        X[rows, len(named) + inputs.tag_codes[rows, ks]] = 1.0
+    return X, [name for name, _ in named] + [f"tag:{v}" for v in vocab]
 
-    # The PPM's tags: every continuous feature in three bins, judge flags, descriptive tags.
+
+def tag_bins(inputs: RoutingInputs, ranks: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """The PPM's tags per comparison: every continuous feature in three bins, judge flags and
+    the descriptive tags. (n, W) indices into the returned names, -1 for none."""
+    text = inputs.text
+    consistent = inputs.consistent
     binned = {
         **{f"rank_{c}": ranks[c] for c in RANKED_LENGTHS},
         "rouge1_f": text["rouge1_f"],
         "cosine": np.clip(text["cosine"], 0.0, 1.0),
         "cosine_lenpen": np.clip(text["cosine_lenpen"], 0.0, 1.0),
         "entity_iou": text["entity_iou"],
-        "judge_confidence": confidence * 2.0,
+        "judge_confidence": np.abs(inputs.p_a - 0.5) * 2.0,
         "judges_agree": inputs.others_agree,
     }
     tag_names: list[str] = []
@@ -216,28 +258,28 @@ def problem_build(inputs: RoutingInputs, *, seed: int = 0, folds: int = 5) -> Ro
     flags = {
         "judge:inconsistent": consistent == 0,
         "judge:consistent": consistent == 1,
-        "judge:no_label": ~has_lm,
+        "judge:no_label": np.isnan(inputs.p_a),
         "judge:truncated": inputs.truncated == 1,
     }
     for name, mask in flags.items():
         bin_cols.append(np.where(mask, len(tag_names), -1))
         tag_names.append(name)
     base = len(tag_names)
-    tag_names += [f"tag:{v}" for v in vocab]
+    tag_names += [f"tag:{v}" for v in inputs.tag_vocabulary]
     if inputs.tag_codes.size:
         bin_cols.append(np.where(inputs.tag_codes >= 0, base + inputs.tag_codes, -1))
-    bins = np.column_stack(bin_cols).astype(np.int32)
+    return np.column_stack(bin_cols).astype(np.int32), tag_names
 
+
+def problem_build(inputs: RoutingInputs, *, seed: int = 0, folds: int = 5) -> RoutingProblem:
+    """Targets and folds from a project's inputs; features and tags follow on first use."""
     targets = targets_build(inputs.votes, inputs.lm_choice, seed=seed)
     fold_ids = _fold_ids(targets.labelled, folds, np.random.default_rng([seed, 1]))
     return RoutingProblem(
-        X=X,
-        columns=columns,
-        bins=bins,
-        tag_names=tag_names,
         p_a=np.asarray(inputs.p_a, dtype=np.float64),
-        consistent=consistent,
+        consistent=np.asarray(inputs.consistent, dtype=np.float64),
         targets=targets,
         folds=fold_ids,
         lm_undecided=~np.isin(inputs.lm_choice, (A, B)),
+        inputs=inputs,
     )

