@@ -1,9 +1,12 @@
 """Comparison filters shared by the list endpoint and the export."""
 
+from datetime import UTC
+
 import django_filters
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import ValidationError
 
 from annotator.models import Comparison, HumanLabel, Route
 from scoring.models import LMLabel
@@ -31,6 +34,19 @@ def _human_count():
     )
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 time with any offset Python accepts, compared in UTC (PostgreSQL refuses
+    offsets beyond 15:59, and times that leave the calendar in UTC)."""
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                raise ValidationError({self.field_name: ["out of range"]}) from None
+        return super().filter(qs, value)
+
+
 class ComparisonFilter(django_filters.FilterSet):
     route = django_filters.ChoiceFilter(choices=Route.choices)
     external_id = django_filters.CharFilter()
@@ -51,8 +67,8 @@ class ComparisonFilter(django_filters.FilterSet):
         ],
         label="Agreement among the human labels.",
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     # Filters that reveal other people's or the LM's labels: not for annotators.
     LABEL_FILTERS = ("has_lm_label", "judge", "agreement")

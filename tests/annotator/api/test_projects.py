@@ -113,6 +113,11 @@ def test_comparison_filters(team, clients):
     since = (timezone.now() - timedelta(days=1)).isoformat()
     assert _ids(viewer.get(f"{P}/comparisons/", {"created_after": since})) == ["bare", "split"]
     assert _ids(viewer.get(f"{P}/comparisons/", {"created_before": since})) == ["labelled"]
+    # Any offset Python accepts works, also those PostgreSQL refuses (+22:54).
+    far = viewer.get(f"{P}/comparisons/", {"created_after": "0175-04-09T02:47:14+22:54"})
+    assert _ids(far) == ["labelled", "bare", "split"]
+    edge = viewer.get(f"{P}/comparisons/", {"created_before": "9999-12-31T23:59:00-23:00"})
+    assert edge.status_code == 400 and edge.json()["errors"][0]["problem"] == "out of range"
     bad = viewer.get(f"{P}/comparisons/?route=sideways")
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "route"
 
