@@ -87,6 +87,10 @@ class Targets:
     labelled: np.ndarray  # bool: has a gold to learn from / score against
     human_right: np.ndarray  # 1 / 0 whether the bought human label matches gold (NaN: none)
     lm_right: np.ndarray  # 1 / 0 whether the primary judge's label matches gold (NaN: none)
+    # The labels themselves (choice codes; NONE where not labelled), for training on them.
+    bought: np.ndarray | None = None
+    gold: np.ndarray | None = None
+    lm: np.ndarray | None = None
 
 
 class RoutingProblem:
@@ -178,6 +182,8 @@ def targets_build(votes: np.ndarray, lm_choice: np.ndarray, *, seed: int) -> Tar
     lm = np.where(np.isin(lm_choice, (A, B)), lm_choice, coins)
     counts = (votes != NONE).sum(axis=1) if votes.size else np.zeros(n, dtype=int)
     picks = rng.random(n)
+    bought_codes = np.full(n, NONE, dtype=np.int32)
+    gold_codes = np.full(n, NONE, dtype=np.int32)
     for i in np.flatnonzero(counts > 0):
         row = votes[i][votes[i] != NONE]
         if row.size == 1:
@@ -190,7 +196,15 @@ def targets_build(votes: np.ndarray, lm_choice: np.ndarray, *, seed: int) -> Tar
         labelled[i] = True
         human_right[i] = float(bought == gold)
         lm_right[i] = float(lm[i] == gold)
-    return Targets(labelled=labelled, human_right=human_right, lm_right=lm_right)
+        bought_codes[i], gold_codes[i] = bought, gold
+    return Targets(
+        labelled=labelled,
+        human_right=human_right,
+        lm_right=lm_right,
+        bought=bought_codes,
+        gold=gold_codes,
+        lm=lm.astype(np.int32),
+    )
 
 
 def _fold_ids(labelled: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:

@@ -187,3 +187,14 @@ def routing_panel_data(project: Project) -> dict:
             or 0
         )
     return {"latest": latest, "earlier": runs[1:], "labels_collected": labels_collected}
+
+
+def comparison_texts(ids: list[int]) -> list[tuple[str, str, str]]:
+    """(prompt, response A, response B) of the comparisons, in the order of `ids`."""
+    by_id = {
+        pk: (prompt, a, b)
+        for pk, prompt, a, b in Comparison.objects.filter(id__in=ids)
+        .values_list("id", "prompt", "response_a", "response_b")
+        .iterator(chunk_size=2000)
+    }
+    return [by_id[pk] for pk in ids]

@@ -114,3 +114,32 @@ def test_evaluate_routing_refuses_unknown_strategies(routing_project, tmp_path):
             "--output",
             str(tmp_path),
         )
+
+
+@pytest.mark.slow
+def test_evaluate_routing_trains_reward_models_on_routed_labels(
+    routing_project, import_records, tmp_path
+):
+    records = [comparison_record(i, lm="A", p_a=1.0, human="A") for i in range(12)]
+    records += [
+        comparison_record(i, lm="A", p_a=0.6, consistent=False, human="B") for i in range(12, 24)
+    ]
+    import_records(records)
+    run(
+        "evaluate_routing",
+        "--project",
+        "proj",
+        "--strategies",
+        "all_lm,all_human",
+        "--budgets",
+        "0.5",
+        "--seeds",
+        "1",
+        "--train-rm",
+        "--output",
+        str(tmp_path / "rm"),
+    )
+    rows = orjson.loads((tmp_path / "rm" / "results.json").read_bytes())
+    assert [r["strategy"] for r in rows] == ["all_lm", "all_human"]
+    for row in rows:
+        assert 0.0 <= row["rm_accuracy"] <= 1.0

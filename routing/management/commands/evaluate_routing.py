@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.models import Project
 from routing.evaluation import evaluate, format_table, plot, summary_table
-from routing.selectors import routing_inputs
+from routing.selectors import comparison_texts, routing_inputs
 from routing.strategies import STRATEGIES, StrategyError
 
 
@@ -50,6 +50,14 @@ class Command(BaseCommand):
             "--simulated-candidates", type=int, default=settings.ROUTING_SIMULATED_CANDIDATES
         )
         parser.add_argument(
+            "--train-rm",
+            action="store_true",
+            help="also train a reward model (MiniLM) on each routed label set and report its "
+            "accuracy on held-out human labels (expensive: one training per row)",
+        )
+        parser.add_argument("--rm-epochs", type=int, default=1)
+        parser.add_argument("--rm-lr", type=float, default=2e-5)
+        parser.add_argument(
             "--output", required=True, help="directory for results.json, routing.png"
         )
 
@@ -77,6 +85,14 @@ class Command(BaseCommand):
                 "(run `manage.py route --features-only` first); their text features count as "
                 "missing"
             )
+        rm_accuracy = None
+        if options["train_rm"]:
+            from routing.reward_eval import rm_accuracy_function
+
+            texts = comparison_texts(data.ids.tolist())
+            rm_accuracy = rm_accuracy_function(
+                texts, epochs=options["rm_epochs"], lr=options["rm_lr"]
+            )
         started = time.perf_counter()
         try:
             result = evaluate(
@@ -87,6 +103,7 @@ class Command(BaseCommand):
                 folds=options["folds"],
                 ppm_candidates=options["ppm_candidates"],
                 simulated_candidates=options["simulated_candidates"],
+                rm_accuracy=rm_accuracy,
             )
         except (StrategyError, ValueError) as exc:
             raise CommandError(str(exc)) from None
