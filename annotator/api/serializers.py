@@ -8,7 +8,14 @@ from annotator.dataio.exporter import EXPORT_KINDS
 from annotator.dataio.formats import FORMATS
 from annotator.dataio.jobs import import_job_progress
 from annotator.labels import ASPECTS, label_format
-from annotator.models import ApiToken, Comparison, HumanLabel, ImportJob, Project
+from annotator.models import (
+    ApiToken,
+    Comparison,
+    HumanLabel,
+    ImportJob,
+    Project,
+    ProjectAnalytics,
+)
 from scoring.models import LMLabel
 
 
@@ -224,6 +231,30 @@ class ImportJobSerializer(serializers.ModelSerializer):
         from annotator.api.errors import line_error_parse
 
         return [line_error_parse(text, job.source_name) for text in job.errors]
+
+
+class AnalyticsSerializer(serializers.ModelSerializer):
+    """The cached analytics report (annotator/analytics/report.py documents its contents)."""
+
+    stale = serializers.SerializerMethodField()
+    report = serializers.JSONField(allow_null=True)
+
+    class Meta:
+        model = ProjectAnalytics
+        fields = [
+            "computed_at",
+            "compute_seconds",
+            "labels_version",
+            "report_version",
+            "stale",
+            "refresh_queued",
+            "error",
+            "report",
+        ]
+
+    def get_stale(self, cached) -> bool:
+        """True when labels changed after the report was computed (a refresh is on its way)."""
+        return cached.report_version != cached.labels_version
 
 
 class ExportParamsSerializer(serializers.Serializer):

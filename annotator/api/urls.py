@@ -20,6 +20,12 @@ urlpatterns = [
     path(f"{project}import-jobs/<int:pk>/", views.ImportJobDetail.as_view(), name="import_job"),
     path(f"{project}export.jsonl", views.ProjectExport.as_view(), name="export"),
     path(f"{project}dataset-card", views.DatasetCard.as_view(), name="dataset_card"),
+    path(f"{project}analytics", views.ProjectAnalyticsReport.as_view(), name="analytics"),
+    path(
+        f"{project}analytics/refresh",
+        views.ProjectAnalyticsRefresh.as_view(),
+        name="analytics_refresh",
+    ),
     path("", include("scoring.api")),
     path("", include("routing.api")),
 ]

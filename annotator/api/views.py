@@ -19,6 +19,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.analytics.report import project_report_cached
+from annotator.analytics.tasks import analytics_refresh_task
 from annotator.api import serializers as s
 from annotator.api.dataset_card import dataset_card_markdown
 from annotator.api.errors import PayloadTooLarge
@@ -339,6 +341,40 @@ class ProjectExport(APIView):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Accel-Buffering"] = "no"  # proxies: pass rows on as they come
         return response
+
+
+class ProjectAnalyticsReport(APIView):
+    @extend_schema(
+        responses={
+            200: s.AnalyticsSerializer,
+            204: OpenApiResponse(description="No report yet: nothing has been computed"),
+            **_errors(401, 403, 404),
+        }
+    )
+    def get(self, request, slug: str):
+        """The cached quality report: human-human agreement per aspect with bootstrap
+        intervals, each judge next to the humans, annotator competence (Dawid-Skene), model
+        leaderboards and distributions; `stale` while labels changed after it was computed."""
+        project, _ = project_access(request, slug, EXPORT)
+        cached = project_report_cached(project=project)
+        if cached is None or cached.report is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.AnalyticsSerializer(cached).data)
+
+
+class ProjectAnalyticsRefresh(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(description="A refresh is queued"),
+            **_errors(401, 403, 404),
+        },
+    )
+    def post(self, request, slug: str):
+        """Queue a recomputation of the report on a worker (admins)."""
+        project, _ = project_access(request, slug, ADMIN)
+        analytics_refresh_task.delay(project.pk)
+        return Response({"detail": "A refresh is queued."}, status=status.HTTP_202_ACCEPTED)
 
 
 class DatasetCard(APIView):

@@ -10,6 +10,7 @@ import io
 import orjson
 import pytest
 
+from annotator.analytics.report import project_report_refresh
 from annotator.dataio.jobs import import_job_create
 from scoring.judging.runs import judge_save
 from scoring.models import Judge, JudgeRun, RewardModelRun
@@ -31,6 +32,8 @@ ENDPOINTS = [
     ("export trl", "get", f"{P}/export.jsonl?kind=trl", None, EXPORT),
     ("export full", "get", f"{P}/export.jsonl?kind=full", None, EXPORT),
     ("dataset card", "get", f"{P}/dataset-card", None, EXPORT),
+    ("analytics", "get", f"{P}/analytics", None, EXPORT),
+    ("analytics refresh", "post", f"{P}/analytics/refresh", None, ADMIN),
     ("judge runs", "get", f"{P}/judge-runs/", None, EXPORT),
     ("judge run start", "post", f"{P}/judge-runs/", {"judge": "j1"}, ADMIN),
     ("judge run", "get", P + "/judge-runs/{judge_run}/", None, EXPORT),
@@ -72,6 +75,7 @@ def objects(team, tmp_path, settings):
         project=team.project, status="succeeded", checkpoint_dir=str(checkpoint)
     )
     routing_run = routing_run_with_decisions(team.project)
+    project_report_refresh(project_id=team.project.pk, n_bootstrap=0)
     return {
         "routing_run": routing_run.pk,
         "comparison": comparison.pk,
