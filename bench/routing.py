@@ -15,11 +15,12 @@ ones under a 25% budget. `hyper_simulated` the same on 100,000 comparisons with 
 
     python bench/routing.py [--quick] [--seeds 5] [--output DIR]
 
-`--quick` (under a minute): Natural only, 2 seeds, 4 budgets, 100k / 20k comparisons for speed,
-100 candidates. Same output shape. The last line is one JSON object: re_at_25 (strategy -> mean
-RE(0.25) over seeds), re_at_25_spread (strategy -> [min, max]), worse_than_random (strategy ->
-budgets where its mean label accuracy falls below random's lowest seed), route_1m_seconds
-(strategy -> seconds), hyper_simulated_100k_seconds, all_lm_accuracy, ppm_spearman, n.
+`--quick` (about a minute): the first 60 pairs of Natural, 2 seeds, 4 budgets, 100k / 20k
+comparisons for speed, 100 candidates. Same output shape. The last line is one JSON object:
+re_at_25 (strategy -> mean RE(0.25) over seeds), re_at_25_spread (strategy -> [min, max]),
+worse_than_random (strategy -> budgets where its mean label accuracy falls below random's
+lowest seed), route_1m_seconds (strategy -> seconds), hyper_simulated_100k_seconds,
+all_lm_accuracy, ppm_spearman, n.
 """
 
 import argparse
@@ -51,6 +52,16 @@ SUBSETS = [
 ]
 STRATEGIES = "all_lm,random,judge_confidence,learned,hyper_topk,hyper_simulated,all_human"
 SPEED_STRATEGIES = ("random", "judge_confidence", "learned", "hyper_topk")
+QUICK_RECORDS = 60
+
+
+def sliced_copy(source: Path, target: Path, n: int) -> Path:
+    """The first n records of an LLMBar subset and of each of its evaluators' results."""
+    for path in [source / "dataset.json", *source.glob("evaluators/*/*/result.json")]:
+        out = target / path.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(json.loads(path.read_text())[:n]))
+    return target
 
 
 def manage(env: dict, *args: str) -> str:
@@ -121,7 +132,7 @@ def main() -> None:
     n_sim = args.n_simulated or (20_000 if quick else 100_000)
     candidates = 100 if quick else 500
     budgets = "0,0.25,0.5,1" if quick else "0,0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"
-    subsets = SUBSETS[:1] if quick else SUBSETS
+    subsets = SUBSETS
 
     work = Path(tempfile.mkdtemp(prefix="bench-routing-"))
     output = Path(args.output) if args.output else work / "out"
@@ -135,11 +146,14 @@ def main() -> None:
     }
     manage(env, "migrate", "-v", "0")
     started = time.perf_counter()
-    for subset in subsets:
+    sources = [DATA / subset for subset in subsets]
+    if quick:
+        sources = [sliced_copy(DATA / SUBSETS[0], work / "Natural", QUICK_RECORDS)]
+    for source in sources:
         manage(
             env,
             "import_comparisons",
-            str(DATA / subset / "dataset.json"),
+            str(source / "dataset.json"),
             "--project",
             "llmbar",
             "--format",
