@@ -22,6 +22,7 @@ class ProjectRouting:
     inputs: RoutingInputs
     ids: np.ndarray  # comparison ids, in the inputs' order
     human_labelled: np.ndarray  # bool: has at least one human label (stays human)
+    being_labelled: np.ndarray  # bool: no label yet but an annotator holds a lease (stays human)
     missing_features: int  # comparisons without stored features of FEATURE_VERSION
     primary_judge: str
 
@@ -63,9 +64,11 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
     comparisons = list(
         Comparison.objects.filter(project=project, is_gold=False)
         .order_by("id")
-        .values_list("id", "metadata")
+        .values_list("id", "human_load")
     )
     ids = np.array([pk for pk, _ in comparisons], dtype=np.int64)
+    # human_load counts labels and open leases: an annotator may be labelling it right now.
+    loaded = np.array([load > 0 for _, load in comparisons], dtype=bool)
     index = {pk: i for i, pk in enumerate(ids.tolist())}
     n = len(ids)
 
@@ -162,6 +165,7 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
         inputs=inputs,
         ids=ids,
         human_labelled=human_labelled,
+        being_labelled=loaded & ~human_labelled,
         missing_features=n - found,
         primary_judge=primary,
     )

@@ -144,7 +144,7 @@ def routing_run_create(
         allowed = 0
     else:
         allowed = budget.comparisons(n)
-    kept = data.human_labelled
+    kept = data.human_labelled | data.being_labelled
     candidates = ~kept
     slots = max(0, allowed - int(kept.sum()))
     try:
@@ -154,6 +154,8 @@ def routing_run_create(
     except StrategyError as exc:
         raise RoutingError(f"{strategy}: {exc}") from None
     reasons = _reasons(chosen, routing, problem, human, kept, allowed)
+    for i in np.flatnonzero(data.being_labelled):
+        reasons[i] = "being labelled (an annotator holds it): stays human"
 
     with transaction.atomic():
         Project.objects.select_for_update().get(pk=project.pk)  # one routing at a time

@@ -150,3 +150,23 @@ def test_expected_accuracy_from_labelled_comparisons(routing_project, import_rec
     assert run.expected_label_accuracy is not None
     assert 0.0 <= run.expected_label_accuracy <= 1.0
     assert np.isclose(run.human / run.total, 0.7)
+
+
+def test_a_comparison_an_annotator_holds_stays_human(routing_project, import_records):
+    from django.contrib.auth import get_user_model
+
+    from annotator.assignment import assignment_next
+    from annotator.services import membership_set
+
+    _ten(import_records)
+    routing_run_create(project=routing_project, strategy="random", budget=Budget.parse("1"))
+    held = Comparison.objects.get(route="human")
+    user = get_user_model().objects.create_user("ann", password="pw")
+    membership = membership_set(project=routing_project, user=user)
+    lease = assignment_next(project=routing_project, user=user, membership=membership)
+    assert lease.comparison_id == held.pk
+    run = routing_run_create(project=routing_project, strategy="all_lm", budget=None)
+    assert (run.human, run.kept_human) == (1, 1)
+    assert Comparison.objects.get(pk=held.pk).route == "human"
+    decision = RoutingDecision.objects.get(run=run, comparison=held)
+    assert decision.reason == "being labelled (an annotator holds it): stays human"
