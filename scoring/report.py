@@ -27,13 +27,19 @@ access (two `values_list` queries).
 from __future__ import annotations
 
 import io
-import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from annotator.analytics.agreement import (
+    CONFIDENCE,
+    Interval,
+    finite_or_none,
+    kappa_from_confusion,
+    percentile_interval,
+)
 from annotator.dataio.exporter import human_majority
 from annotator.labels import Choice
 from annotator.models import HumanLabel, Project
@@ -43,9 +49,6 @@ CHOICES: tuple[str, ...] = (Choice.A.value, Choice.B.value, Choice.TIE.value)
 _CODE = {choice: code for code, choice in enumerate(CHOICES)}
 _TIE = _CODE[Choice.TIE.value]
 N_BINS = 10
-CONFIDENCE = 0.95
-
-Interval = tuple[float, float]
 
 
 class JudgeReportError(ValueError):
@@ -81,44 +84,15 @@ def accuracy_from_confusion(confusion: np.ndarray) -> np.ndarray:
         return np.where(total > 0, right / total, np.nan)
 
 
-def kappa_from_confusion(confusion: np.ndarray) -> np.ndarray:
-    """Cohen's kappa of one or many (..., 3, 3) confusion matrices; NaN where undefined
-    (no rows, or both raters always give the same single category)."""
-    confusion = np.asarray(confusion, dtype=np.float64)
-    total = confusion.sum(axis=(-2, -1))
-    agree = np.trace(confusion, axis1=-2, axis2=-1)
-    chance = (confusion.sum(axis=-1) * confusion.sum(axis=-2)).sum(axis=-1)
-    # kappa = (p_o - p_e) / (1 - p_e), multiplied through by total**2 to stay exact in counts.
-    denominator = total**2 - chance
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (total * agree - chance) / denominator, np.nan)
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def accuracy(judge: np.ndarray, human: np.ndarray) -> float | None:
     """Share of comparisons whose judge choice equals the human choice, leaving out those the
     humans call Tie; a judge tie counts as wrong. None when nothing is left."""
-    return _finite(accuracy_from_confusion(confusion_matrix(judge, human)))
+    return finite_or_none(accuracy_from_confusion(confusion_matrix(judge, human)))
 
 
 def cohen_kappa(judge: np.ndarray, human: np.ndarray) -> float | None:
     """Cohen's kappa between two raters over {A, B, tie}; None when undefined."""
-    return _finite(kappa_from_confusion(confusion_matrix(judge, human)))
-
-
-def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval | None:
-    """The percentile interval of bootstrap values, ignoring NaN; None when all are NaN."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return float(low), float(high)
+    return finite_or_none(kappa_from_confusion(confusion_matrix(judge, human)))
 
 
 def bootstrap_intervals(

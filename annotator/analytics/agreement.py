@@ -84,13 +84,14 @@ def pairable(counts: np.ndarray) -> np.ndarray:
     return counts[counts.sum(axis=1) >= 2]
 
 
-def _finite(value) -> float | None:
+def finite_or_none(value) -> float | None:
+    """The value as a float, or None where it is NaN or infinite (JSON has no NaN)."""
     value = float(value)
     return value if math.isfinite(value) else None
 
 
 def _first(values: np.ndarray) -> float | None:
-    return _finite(values[0]) if values.size else None
+    return finite_or_none(values[0]) if values.size else None
 
 
 # --- Krippendorff's alpha ----------------------------------------------------------------------
@@ -146,7 +147,7 @@ def krippendorff_alpha(counts: np.ndarray, level: str) -> float | None:
     counts = pairable(counts)
     if counts.shape[0] == 0 or np.count_nonzero(counts.sum(axis=0)) < 2:
         return None
-    return _finite(
+    return finite_or_none(
         krippendorff.alpha(
             value_counts=counts,
             value_domain=list(range(counts.shape[1])),
@@ -185,7 +186,7 @@ def fleiss_kappa(counts: np.ndarray) -> float | None:
     patterns, frequency = patterns_of(pairable(counts))
     if frequency.size == 0:
         return None
-    return _finite(fleiss_from_patterns(patterns, frequency)[0])
+    return finite_or_none(fleiss_from_patterns(patterns, frequency)[0])
 
 
 def pairwise_from_patterns(patterns: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -201,7 +202,7 @@ def pairwise_agreement(counts: np.ndarray) -> float | None:
     patterns, frequency = patterns_of(pairable(counts))
     if frequency.size == 0:
         return None
-    return _finite(pairwise_from_patterns(patterns, frequency)[0])
+    return finite_or_none(pairwise_from_patterns(patterns, frequency)[0])
 
 
 # --- Cohen's kappa over pooled pairs -----------------------------------------------------------
@@ -326,7 +327,7 @@ def rater_vs_group(rater: np.ndarray, counts: np.ndarray, *, n_bootstrap: int, s
     gap = jh_agree - hh_agree
 
     def estimate(values: np.ndarray) -> dict:
-        point = _finite(values[0]) if values.size else None
+        point = finite_or_none(values[0]) if values.size else None
         return _estimate(point, values[1:]).to_dict()
 
     return {
