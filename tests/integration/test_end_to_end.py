@@ -31,6 +31,7 @@ from routing.features import FEATURE_VERSION
 from routing.models import ComparisonFeatures
 from scoring.judging.runs import judge_save
 from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
+from tests.config.conftest import json_lines
 from tests.conftest import ROOT, child_env, wait_for
 from tests.scoring.tiny_models import tiny_llama, tiny_reward_model, tiny_tokenizer
 
@@ -155,18 +156,6 @@ def _wait_until_ready(platform) -> None:
     )
 
 
-def _json_lines(text: str) -> list[dict]:
-    """The JSON log lines of a log (a line still being written is left for the next read)."""
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            try:
-                lines.append(json.loads(line))
-            except ValueError:
-                continue
-    return lines
-
-
 def _answers(url: str, process: subprocess.Popen) -> bool:
     if process.poll() is not None:
         pytest.fail(f"gunicorn exited with {process.returncode}")
@@ -284,7 +273,7 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
 
     # The task's log lines on the worker carry the id of the request that queued it.
     def task_events() -> set[str]:
-        lines = _json_lines(platform.log("worker-gpu"))
+        lines = json_lines(platform.log("worker-gpu"))
         return {line["event"] for line in lines if line.get("request_id") == request_id}
 
     wait_for(
