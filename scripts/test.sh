@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install.sh dev,ml
+scripts/install.sh dev,ml,flower  # flower: the compose tests check its command
 exec .venv/bin/pytest "$@"
