@@ -179,3 +179,24 @@ def test_log_format_is_json_or_plain(tmp_path):
     result = _run({"SECRET_KEY": "k", "LOG_FORMAT": "xml"}, tmp_path)
     assert result.returncode != 0
     assert "LOG_FORMAT must be json or plain" in result.stderr
+
+
+def _manage(args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_code_only_commands_run_without_a_secret_but_nothing_else_does(tmp_path):
+    checked = _manage(["makemigrations", "--check", "--dry-run"], tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "No changes detected" in checked.stdout
+    refused = _manage(["migrate", "--plan"], tmp_path)
+    assert refused.returncode != 0
+    assert "SECRET_KEY is not set" in refused.stderr
