@@ -18,6 +18,7 @@ from scoring.training.trainer import (
     make_batches,
     truncate,
 )
+from tests.scoring.tiny_models import tiny_reward_model
 
 ROOT = Path(__file__).resolve().parents[2]
 HH_TEST = Path("/work/shared/data/hh-rlhf/harmless-base/test.jsonl.gz")
@@ -214,29 +215,12 @@ def _word_tokenizer(special, **tokens):
     return raw, PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", **tokens)
 
 
-def _tiny_llama_parts(tokenizer):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        num_labels=1,
-    )
-    return LlamaForSequenceClassification(config)
-
-
 @pytest.fixture
 def tiny():
     _, tokenizer = _word_tokenizer(
         ["[UNK]", "[PAD]", "<s>", "</s>"], pad_token="[PAD]", bos_token="<s>", eos_token="</s>"
     )
-    return _tiny_llama_parts(tokenizer), tokenizer
+    return tiny_reward_model(tokenizer), tokenizer
 
 
 def _synthetic_pairs(n, seed):
@@ -278,7 +262,7 @@ def trained():
     _, tokenizer = _word_tokenizer(
         ["[UNK]", "[PAD]", "<s>", "</s>"], pad_token="[PAD]", bos_token="<s>", eos_token="</s>"
     )
-    model = _tiny_llama_parts(tokenizer)
+    model = tiny_reward_model(tokenizer)
     pairs = _synthetic_pairs(200, seed=0)
     train, validation = split_by_prompt(pairs, validation_fraction=0.25, seed=0)
     logged = []
@@ -479,7 +463,7 @@ def test_chunked_passes_give_the_gradient_of_one_pass():
             _tiny_config(epochs=1, chunk_tokens=chunk_tokens, use_margin=True),
             pairs,
             pairs[:4],
-            model=_tiny_llama_parts(tokenizer),
+            model=tiny_reward_model(tokenizer),
             tokenizer=tokenizer,
         )
         weights.append([p.detach().clone() for p in result.model.parameters()])
