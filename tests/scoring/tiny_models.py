@@ -10,14 +10,15 @@ WORDS = (
 )
 
 
-def tiny_tokenizer():
+def tiny_tokenizer(extra_words: str = ""):
+    """A word-level tokenizer over WORDS (and `extra_words`, for tests with their own text)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     raw.pre_tokenizer = pre_tokenizers.Whitespace()
     raw.train_from_iterator(
-        [WORDS, WORDS.upper()],
+        [WORDS, WORDS.upper(), *([extra_words] if extra_words else [])],
         trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<s>", "</s>"]),
     )
     tokenizer = PreTrainedTokenizerFast(

@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Route a project's comparisons under a human budget (a fraction such as 0.25 or 25%, or "
         "a count of comparisons such as 300). Comparisons with human labels stay human. Writes "
         "a routing run with one append-only decision per comparison and sets each "
-        "comparison's route. Missing text features are computed first."
+        "comparison's route. Missing text features (and LM tags, when the project has a tagger: "
+        "see `manage.py tagger`) are computed first."
     )
 
     def add_arguments(self, parser):
@@ -48,7 +49,16 @@ class Command(BaseCommand):
                 self.stdout.write(orjson.dumps({"task": result.id, "status": "queued"}).decode())
                 return
             done = features_compute(project=project, recompute=options["recompute_features"])
-            self.stdout.write(orjson.dumps({"features_computed": done}).decode())
+            self.stdout.write(
+                orjson.dumps(
+                    {
+                        "features_computed": done.computed,
+                        "feature_version": done.version,
+                        "tagger": done.tagger or None,
+                        "unknown_tags": done.unknown,
+                    }
+                ).decode()
+            )
             return
         if not options["strategy"]:
             raise CommandError("--strategy is required (or --features-only)")
@@ -59,9 +69,9 @@ class Command(BaseCommand):
             except RoutingError as exc:
                 raise CommandError(f"--budget: {exc}") from None
         if STRATEGIES[options["strategy"]].learns:
-            computed = features_compute(project=project, recompute=options["recompute_features"])
-            if computed:
-                self.stderr.write(f"computed features of {computed} comparisons")
+            done = features_compute(project=project, recompute=options["recompute_features"])
+            if done.computed:
+                self.stderr.write(f"computed features of {done.computed} comparisons")
         try:
             run = routing_run_create(
                 project=project,
