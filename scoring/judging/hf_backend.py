@@ -5,15 +5,23 @@ last token, with position ids computed from the mask), `logits_to_keep=1` (the f
 batch would be gigabytes), `torch.inference_mode()`, SDPA attention, bf16 on CUDA, batches sorted
 by length so that little is padding, and both orders of a comparison next to each other.
 
-Shared prefixes are computed once (`prefix_cache`, on by default): every sequence of a call starts
-with the same system text (about 75 SmolLM2 tokens), and the two orders of a comparison share
-the user prompt up to the first response as well (about 150 tokens on LLMBar, of 316). The
-common prefix of the call runs once; a batch then runs either its sequences' remaining tokens,
-or, where that pads less in all, its comparisons' own prefixes (left-padded) and then both
-orders' remaining tokens, each step from the cached keys and values (on LLMBar Natural the tokens
-run through the model, padding included, fall from 67,704 to about 52,800, of 63,128 real ones in
-all). Position ids come from the attention mask, so padding between the segments is invisible
-to the model and the label log-probabilities equal a plain forward pass's (to float rounding).
+Batching depends on the device. On CUDA a batch holds `batch_size` sequences, whole: a GPU is
+latency-bound at these sizes, so few large forward passes win, and results stay on the device
+until the end of the call (one synchronisation). On a CPU a batch holds ONE comparison (its two
+shown orders): a CPU forward pass over a few hundred tokens is already a large matrix product,
+so batching more gains nothing and every padding token is real work. Measured with SmolLM2 on
+10 LLMBar Natural pairs, one thread: one comparison per batch took 31 CPU-s, 16 sequences per
+batch 60 CPU-s (the same scores).
+
+Shared prefixes are computed once (`prefix_cache`; by default on a CPU, off on CUDA, where the
+extra steps cost more than they save): every sequence of a call starts with the same system text
+(about 75 SmolLM2 tokens), and the two orders of a comparison share the user prompt up to the
+first response as well (about 150 tokens on LLMBar, of 316). The common prefix of the call runs
+once; a batch then runs either its sequences' remaining tokens, or, where that pads less in all,
+its comparisons' own prefixes (left-padded) and then both orders' remaining tokens, each step
+from the cached keys and values. Position ids come from the attention mask, so padding between
+the segments is invisible to the model and the label log-probabilities equal a plain forward
+pass's (to float rounding).
 """
 
 import copy
@@ -59,7 +67,7 @@ class HFLocalBackend:
         dtype: str = "auto",
         batch_size: int = 16,
         max_input_tokens: int = 2048,
-        prefix_cache: bool = True,
+        prefix_cache: bool | None = None,
         model=None,
         tokenizer=None,
     ):
@@ -69,8 +77,11 @@ class HFLocalBackend:
         self.spec = spec
         self.batch_size = max(1, batch_size)
         self.max_input_tokens = max_input_tokens
-        self.prefix_cache = prefix_cache
         self.device, self.dtype = resolve_device(device, dtype)
+        on_cpu = self.device == "cpu"
+        self.prefix_cache = on_cpu if prefix_cache is None else prefix_cache
+        # Sequences per batch; on a CPU a batch is one comparison (see the module docstring).
+        self.one_comparison_per_batch = on_cpu
         if tokenizer is None:
             tokenizer = AutoTokenizer.from_pretrained(model_path, gguf_file=gguf_file)
         if model is None:
@@ -102,6 +113,21 @@ class HFLocalBackend:
         )
         # The chat template writes its own special tokens; adding more would shift the prompt.
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode_all(self, inputs: Sequence[JudgeInput]) -> list[Encoded]:
+        """`encode` for every input, the texts tokenised in one batch (parallel in the Rust
+        tokenizer); only inputs over the limit take the per-item truncation path."""
+        texts = [
+            self.tokenizer.apply_chat_template(
+                judge_messages(self.spec, item), tokenize=False, add_generation_prompt=True
+            )
+            for item in inputs
+        ]
+        all_ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return [
+            Encoded(i, ids, False) if len(ids) <= self.max_input_tokens else self.encode(i, item)
+            for i, (item, ids) in enumerate(zip(inputs, all_ids, strict=True))
+        ]
 
     def encode(self, index: int, item: JudgeInput) -> Encoded:
         """Token ids of one shown order; over the limit, the two responses are cut (never the
@@ -145,37 +171,52 @@ class HFLocalBackend:
     # --- scoring ---
 
     def score(self, inputs: Sequence[JudgeInput]) -> list[OrderScore]:
-        encoded = [self.encode(i, item) for i, item in enumerate(inputs)]
+        import torch
+
+        if not inputs:
+            return []
+        encoded = self.encode_all(inputs)
+        order: list[Encoded] = []
+        parts = []
+        with torch.inference_mode():
+            for batch, logprobs in self._scored_batches(inputs, encoded):
+                order.extend(batch)
+                parts.append(logprobs)
+            # One copy to the host at the end: on CUDA the batches queue up without waiting.
+            rows = self._as_dicts(torch.cat(parts))
         results: list[OrderScore | None] = [None] * len(inputs)
-        for batch, logprobs in self._scored_batches(inputs, encoded):
-            for enc, row in zip(batch, logprobs, strict=True):
-                probs = renormalise(row, self.spec.labels)
-                mass = sum(math.exp(lp) for lp in row.values())
-                results[enc.index] = OrderScore(
-                    key=inputs[enc.index].key,
-                    label_probs=probs,
-                    p_first=p_first_better(probs, self.spec.scale),
-                    truncated=enc.truncated,
-                    raw={"label_logprobs": row, "label_mass": mass, "tokens": len(enc.ids)},
-                )
+        for enc, row in zip(order, rows, strict=True):
+            probs = renormalise(row, self.spec.labels)
+            mass = sum(math.exp(lp) for lp in row.values())
+            results[enc.index] = OrderScore(
+                key=inputs[enc.index].key,
+                label_probs=probs,
+                p_first=p_first_better(probs, self.spec.scale),
+                truncated=enc.truncated,
+                raw={"label_logprobs": row, "label_mass": mass, "tokens": len(enc.ids)},
+            )
         return results
 
     def _scored_batches(self, inputs: Sequence[JudgeInput], encoded: list[Encoded]):
-        """(batch of Encoded, their label log-probs), batches of about `batch_size` sequences
-        sorted by length with both orders of a comparison in the same batch."""
+        """(batch of Encoded, their label log-probs on the device), batches sorted by length with
+        both orders of a comparison in the same batch: one comparison per batch on a CPU, else
+        about `batch_size` sequences."""
         units: dict[int, list[Encoded]] = {}  # comparison id -> its shown orders
         for enc in encoded:
             units.setdefault(inputs[enc.index].key[0], []).append(enc)
         ordered = sorted(units.values(), key=lambda u: (max(len(e.ids) for e in u), u[0].index))
         batches: list[list[list[Encoded]]] = [[]]
         for unit in ordered:
-            if batches[-1] and sum(map(len, batches[-1])) + len(unit) > self.batch_size:
+            full = self.one_comparison_per_batch or (
+                sum(map(len, batches[-1])) + len(unit) > self.batch_size
+            )
+            if batches[-1] and full:
                 batches.append([])
             batches[-1].append(unit)
         if not self.prefix_cache:
             for group in batches:
                 flat = [e for unit in group for e in unit]
-                yield flat, self.label_logprobs([e.ids for e in flat])
+                yield flat, self._label_logprob_tensor([e.ids for e in flat])
             return
         # Every sequence keeps at least one token of its own after the shared prefix.
         shared = _common_prefix_length([e.ids for e in encoded], cap=1)
@@ -231,9 +272,9 @@ class HFLocalBackend:
         def run(ids, mask_so_far, cache, keep):
             positions = (mask_so_far.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
             return self.model(
-                input_ids=ids.to(self.device),
-                attention_mask=mask_so_far.to(self.device),
-                position_ids=positions.to(self.device),
+                input_ids=self._to_device(ids),
+                attention_mask=self._to_device(mask_so_far),
+                position_ids=self._to_device(positions),
                 cache=cache,
                 use_cache=True,
                 logits_to_keep=keep,
@@ -252,19 +293,37 @@ class HFLocalBackend:
                 cache = run(ids, mask, cache, 1).cache
             index = torch.tensor(owner, dtype=torch.long)
             if cache is not None:
-                cache.batch_select_indices(index.to(self.device))
+                cache.batch_select_indices(self._to_device(index))
             ids, suffix_mask = left_padded(suffixes)
             mask = torch.cat([mask[index], suffix_mask], dim=1)
-            logits = run(ids, mask, cache, 1).logits[:, -1, :].float()
-            logprobs = torch.log_softmax(logits, dim=-1)[:, list(self.label_ids.values())].cpu()
+            return self._label_columns(run(ids, mask, cache, 1).logits)
+
+    def _to_device(self, tensor):
+        """A host tensor on the model's device; on CUDA from pinned memory without blocking, so
+        that the host prepares the next batch while the GPU runs this one."""
+        if self.device.startswith("cuda"):
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor
+
+    def _label_columns(self, logits):
+        """The label tokens' next-token log-probabilities, (rows, labels), on the device."""
+        import torch
+
+        logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+        return logprobs[:, list(self.label_ids.values())]
+
+    def _as_dicts(self, logprobs) -> list[dict[str, float]]:
         labels = list(self.label_ids)
         return [
             {label: float(value) for label, value in zip(labels, row, strict=True)}
-            for row in logprobs.tolist()
+            for row in logprobs.cpu().tolist()
         ]
 
     def label_logprobs(self, sequences: list[list[int]]) -> list[dict[str, float]]:
-        """Log-probabilities of each label token as the next token, one forward pass per batch."""
+        """Log-probabilities of each label token as the next token, one forward pass."""
+        return self._as_dicts(self._label_logprob_tensor(sequences))
+
+    def _label_logprob_tensor(self, sequences: list[list[int]]):
         import torch
 
         width = max(len(s) for s in sequences)
@@ -276,18 +335,12 @@ class HFLocalBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             output = self.model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device),
+                input_ids=self._to_device(input_ids),
+                attention_mask=self._to_device(mask),
+                position_ids=self._to_device(positions),
                 logits_to_keep=1,
             )
-            logits = output.logits[:, -1, :].float()
-            logprobs = torch.log_softmax(logits, dim=-1)[:, list(self.label_ids.values())].cpu()
-        labels = list(self.label_ids)
-        return [
-            {label: float(value) for label, value in zip(labels, row, strict=True)}
-            for row in logprobs.tolist()
-        ]
+            return self._label_columns(output.logits)
 
 
 def _common_prefix_length(sequences: Sequence[Sequence[int]], *, cap: int = 0) -> int:

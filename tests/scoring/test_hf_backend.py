@@ -60,6 +60,7 @@ def test_probabilities_are_renormalised_over_the_labels(tiny):
 
 def test_left_padding_gives_the_same_scores_as_one_at_a_time(tiny):
     backend = _backend(tiny, batch_size=8)
+    backend.one_comparison_per_batch = False  # batches of several comparisons, as on CUDA
     items = [
         _item(1, "AB", "paris", "rome"),
         _item(1, "BA", "rome", "paris"),
@@ -104,8 +105,37 @@ def test_shared_prefixes_computed_once_give_the_scores_of_whole_sequences(tiny, 
             assert a.label_probs[label] == pytest.approx(b.label_probs[label], abs=1e-5)
 
 
+def test_cpu_batches_hold_one_comparison_and_score_like_large_batches(tiny, monkeypatch):
+    items = [
+        _item(1, "AB", "paris", "rome"),
+        _item(1, "BA", "rome", "paris"),
+        _item(2, "AB", "good " * 30, "bad"),
+        _item(2, "BA", "bad", "good " * 30),
+        _item(3, "AB", "it is very long text here " * 5, "london"),
+    ]
+    large = _backend(tiny, batch_size=16, prefix_cache=False)
+    large.one_comparison_per_batch = False
+    reference = large.score(items)
+    cpu = _backend(tiny, batch_size=16)
+    assert cpu.one_comparison_per_batch and cpu.prefix_cache  # the CPU defaults
+    rows = []
+    original = cpu.model.forward
+
+    def spy(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cpu.model, "forward", spy)
+    scores = cpu.score(items)
+    assert max(rows) <= 2  # never two comparisons in one forward pass
+    for a, b in zip(reference, scores, strict=True):
+        assert a.key == b.key
+        assert a.label_probs["A"] == pytest.approx(b.label_probs["A"], abs=1e-5)
+
+
 def test_padding_is_on_the_left(tiny, monkeypatch):
     backend = _backend(tiny, prefix_cache=False)
+    backend.one_comparison_per_batch = False  # batches of several comparisons, as on CUDA
     seen = {}
     original = backend.model.forward
 
