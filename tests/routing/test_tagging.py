@@ -358,3 +358,46 @@ def test_tags_land_in_feature_rows_and_a_new_version_recomputes(
     project_tagger_set(project=routing_project, tagger=None)
     assert project_feature_version(routing_project) == FEATURE_VERSION
     assert routing_inputs(routing_project).missing_features == 0
+
+
+def test_a_tagger_is_configured_in_the_admin(admin_client, routing_project):
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("admin:routing_tagger_add"),
+        {
+            "name": "local",
+            "backend": "hf-local",
+            "dimensions": '["expertise_level", "language"]',
+            "json_mode": "on",
+            "concurrency": "8",
+            "timeout_s": "60",
+            "batch_size": "64",
+            "device": "auto",
+            "dtype": "auto",
+            "project_links-TOTAL_FORMS": "1",
+            "project_links-INITIAL_FORMS": "0",
+            "project_links-0-project": str(routing_project.pk),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tagger = Tagger.objects.get(name="local")
+    assert tagger.version == tagger_version_of(tagger)
+    assert project_feature_version(routing_project) == f"{FEATURE_VERSION}+{tagger.version}"
+    bad = admin_client.post(
+        reverse("admin:routing_tagger_change", args=[tagger.pk]),
+        {
+            "name": "local",
+            "backend": "hf-local",
+            "dimensions": '["mood"]',
+            "concurrency": "8",
+            "timeout_s": "60",
+            "batch_size": "64",
+            "device": "auto",
+            "dtype": "auto",
+            "project_links-TOTAL_FORMS": "0",
+            "project_links-INITIAL_FORMS": "0",
+        },
+    )
+    assert bad.status_code == 200 and "unknown tag dimensions" in bad.content.decode()
+    assert admin_client.get(reverse("admin:routing_tagger_changelist")).status_code == 200
