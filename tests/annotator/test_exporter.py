@@ -258,3 +258,210 @@ def test_outside_a_transaction_a_reader_thread_gives_the_same_export(tmp_path, w
     assert threaded == inline
     assert threaded_trl == inline_trl
     assert len(threaded.splitlines()) == 26
+
+
+# Doubles around every switch between written-out digits and exponents (orjson writes 0.00001 and
+# 1000000000000000.0 where PostgreSQL prints 1e-05 and 1e+15), integral values, signs, extremes.
+AWKWARD_FLOATS = [
+    0.0,
+    -0.0,
+    4.0,
+    12.5,
+    1 / 3,
+    1e-4,
+    9.99e-5,
+    1e-5,
+    1.234e-5,
+    9.99e-6,
+    1e-6,
+    1.5e-7,
+    5e-324,
+    2.5e-300,
+    1e14,
+    99999999999999.98,
+    1e15,
+    1.2345678901234567e15,
+    9999999999999998.0,
+    1e16,
+    1e22,
+    1.7976931348623157e308,
+    float("nan"),
+    float("inf"),
+]
+
+
+def _awkward_project(project):
+    """Labels with every kind of value the `full` export writes: floats at each formatting
+    switch (times and probabilities are never negative), control and non-ASCII characters, JSON
+    columns, a platform user, absent aspects."""
+    user = get_user_model().objects.create_user("ünïcode-user")
+    odd = 'quote " backslash \\ tab \t nl \n cr \r \x01 \x1f \x7f é ✓ 😀 \u2028'
+    comparison = Comparison.objects.create(
+        project=project,
+        external_id=f"odd {odd}",
+        prompt=odd,
+        response_a="a",
+        response_b="b",
+        model_a="m/ä",
+        metadata={"nested": {"x": [1, 2.5, None, 1e-7]}, "k": odd},
+        gold_choice="tie",
+        is_gold=True,
+    )
+    HumanLabel.objects.create(
+        comparison=comparison,
+        annotator=user,
+        overall_choice="A",
+        overall_strength="slightly",
+        harmless_choice="B",
+        harmless_strength="clearly",
+        reasons=["x", odd],
+        rationale=odd,
+        shown_order="AB",
+        guidelines_version=3,
+    )
+    for index, seconds in enumerate(AWKWARD_FLOATS):
+        HumanLabel.objects.create(
+            comparison=comparison,
+            annotator_name=f"h{index}",
+            source="imported",
+            overall_choice="tie",
+            overall_strength="unknown",
+            confidence="not",
+            time_spent_s=seconds,
+        )
+    for index, p in enumerate([0.0, 1.0, 0.5, 1e-5, 1.5e-7, 5e-324, 0.99999, None]):
+        LMLabel.objects.create(
+            comparison=comparison,
+            judge_name=f"j{index}",
+            choice="B",
+            strength="slightly",
+            p_a=p,
+            p_a_ab=p,
+            p_a_ba=None,
+            position_consistent=None if p is None else p < 0.5,
+            rationale=odd,
+            raw_output={"logits": [1.0, -2.5e-8], "text": odd},
+        )
+    _comparison(project, "plain", humans=[("A", "clearly")], lms=[("j0", "tie")])
+    _comparison(project, "unlabelled")
+
+
+def _three_query_trl(monkeypatch, project, **options) -> bytes:
+    from annotator.dataio import exporter
+
+    with monkeypatch.context() as patch:
+        patch.setattr(exporter, "_trl_in_one_query", lambda: False)
+        return b"".join(dataset_export_lines(project=project, kind="trl", **options))
+
+
+def test_full_export_writes_every_stored_value_exactly(project):
+    _awkward_project(project)
+
+    written = b"".join(dataset_export_lines(project=project, kind="full", batch_size=2))
+
+    odd, plain, unlabelled = _lines(written)
+    comparison = Comparison.objects.get(external_id=odd["external_id"])
+    assert (odd["prompt"], odd["metadata"], odd["gold"]) == (
+        comparison.prompt,
+        comparison.metadata,
+        "Tie",
+    )
+    first, *timed = odd["human_labels"]
+    assert (first["annotator"], first["reasons"], first["rationale"]) == (
+        "ünïcode-user",
+        ["x", comparison.prompt],
+        comparison.prompt,
+    )
+    assert (first["overall"], first["helpful"], first["harmless"]) == (
+        "A-is-slightly-better",
+        None,
+        "B-is-clearly-better",
+    )
+    stored = [s for s in AWKWARD_FLOATS if s == s and s != float("inf")]
+    assert [label["time_spent_s"] for label in timed] == [*stored, None, None]
+    assert b'"time_spent_s":0.00001,' in written and b'"time_spent_s":1e+16,' in written
+    assert [label["p_a"] for label in odd["lm_labels"]] == [
+        0.0, 1.0, 0.5, 1e-5, 1.5e-7, 5e-324, 0.99999, None
+    ]  # fmt: skip
+    assert [label["position_consistent"] for label in odd["lm_labels"]][-2:] == [False, None]
+    assert odd["lm_labels"][0]["raw_output"] == {
+        "logits": [1.0, -2.5e-8],
+        "text": comparison.prompt,
+    }
+    assert [label["overall"] for label in plain["lm_labels"]] == ["Tie"]
+    assert unlabelled["human_labels"] == [] and unlabelled["lm_labels"] == []
+
+
+def test_trl_export_read_in_one_query_on_postgresql_has_the_portable_bytes(project, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-query TRL read is PostgreSQL's")
+    project.primary_judge = "main"
+    project.save()
+    votes = [
+        [("A", "clearly"), ("A", "slightly"), ("B", "clearly")],
+        [("A", "clearly"), ("B", "clearly")],
+        [("tie", "unknown"), ("tie", "unknown"), ("A", "clearly")],
+        [("B", "unknown"), ("B", "slightly"), ("B", "slightly"), ("A", "clearly")],
+        [("B", "clearly")],
+        [],
+    ]
+    for i in range(30):  # the same vote patterns again and again, across batches
+        _comparison(project, f"c{i}", humans=votes[i % 6], lms=[("main", "AB"[i % 2])])
+    newer = _comparison(project, "newer-version", lms=[("main", "A"), ("other", "B")])
+    LMLabel.objects.create(
+        comparison=newer, judge_name="main", judge_version="v2", choice="B", strength="clearly"
+    )
+    _comparison(project, "lm-tie", lms=[("main", "tie")])
+
+    read = b"".join(dataset_export_lines(project=project, kind="trl", batch_size=7))
+
+    assert read == _three_query_trl(monkeypatch, project, batch_size=7)
+    from annotator.dataio import exporter
+
+    monkeypatch.setattr(exporter, "_MAJORITIES_KEPT", 2)  # forgetting majorities changes nothing
+    assert b"".join(dataset_export_lines(project=project, kind="trl", batch_size=7)) == read
+    rows = {r["external_id"]: r for r in _lines(read)}
+    assert len(rows) == 21 and "lm-tie" not in rows and "c1" not in rows and "c5" in rows
+    assert (rows["newer-version"]["chosen"], rows["newer-version"]["strength"]) == (
+        "B of newer-version",
+        "clearly",
+    )
+    assert (rows["c3"]["strength"], rows["c3"]["agreement"]) == ("slightly", 0.75)
+
+
+def test_full_export_with_confidence_adds_the_posteriors_and_filters(project, monkeypatch):
+    from annotator.dataio import exporter
+
+    _awkward_project(project)
+    ids = list(
+        Comparison.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+    )
+    posteriors = {ids[0]: [0.2, 0.5, 0.3], ids[1]: [0.9, 0.05, 0.05]}
+
+    class Posteriors:
+        def lookup(self, wanted):
+            return [posteriors.get(pk, [float("nan")] * 3) for pk in wanted]
+
+    monkeypatch.setattr(
+        exporter._Confidence,
+        "load",
+        classmethod(lambda cls, project, wanted, minimum: cls(Posteriors(), minimum)),
+    )
+    written = b"".join(
+        dataset_export_lines(project=project, kind="full", with_confidence=True, batch_size=2)
+    )
+    rows = _lines(written)
+    assert [(r["posterior"], r["label_confidence"]) for r in rows] == [
+        ({"A": 0.2, "B": 0.5, "tie": 0.3}, 0.5),
+        ({"A": 0.9, "B": 0.05, "tie": 0.05}, 0.9),
+        (None, None),
+    ]
+    assert list(rows[1])[-4:] == ["human_labels", "lm_labels", "posterior", "label_confidence"]
+    plain = b"".join(dataset_export_lines(project=project, kind="full")).splitlines()
+    assert [
+        line[: len(p) - 1] + b"}" for line, p in zip(written.splitlines(), plain, strict=True)
+    ] == plain
+    kept = b"".join(dataset_export_lines(project=project, kind="full", min_confidence=0.6))
+    assert [r["external_id"] for r in _lines(kept)] == ["plain"]
