@@ -116,7 +116,11 @@ class Judge(models.Model):
     )
     scale = models.CharField(max_length=12, choices=Scale.choices, default=Scale.BINARY)
     tie_threshold = models.FloatField(default=0.05, help_text="|p_a - 0.5| below this is a tie.")
-    batch_size = models.PositiveSmallIntegerField(default=16)
+    batch_size = models.PositiveSmallIntegerField(
+        default=16,
+        help_text="hf-local on CUDA: sequences per forward pass (a comparison's two orders stay "
+        "together). On a CPU each pass is one comparison, which pads least.",
+    )
     max_input_tokens = models.PositiveIntegerField(default=2048)
     concurrency = models.PositiveSmallIntegerField(
         default=8, help_text="openai-compatible: requests in flight."
