@@ -445,35 +445,20 @@ class HFTagger:
         model=None,
         tokenizer=None,
     ):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from scoring.judging.hf_backend import resolve_device
+        from scoring.judging.hf_backend import load_causal_lm, resolve_device
 
         self.dimensions = [DIMENSIONS[n] for n in check_dimensions(dimensions)]
         self.batch_size = max(1, batch_size)
         self.device, self.dtype = resolve_device(device, dtype)
-        if tokenizer is None:
-            tokenizer = AutoTokenizer.from_pretrained(model_path, gguf_file=gguf_file)
-        if model is None:
-            model = AutoModelForCausalLM.from_pretrained(
-                model_path,
-                gguf_file=gguf_file,
-                dtype=getattr(torch, self.dtype),
-                attn_implementation="sdpa",
-            )
-        self.tokenizer = tokenizer
-        self.model = model.to(self.device).eval()
-        self.pad_id = tokenizer.pad_token_id
-        if self.pad_id is None:
-            self.pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.model, self.tokenizer, self.pad_id = load_causal_lm(
+            model_path, gguf_file, self.device, self.dtype, model=model, tokenizer=tokenizer
+        )
 
     def close(self) -> None:
-        import torch
+        from scoring.judging.hf_backend import release_device
 
         self.model = None
-        if self.device.startswith("cuda"):
-            torch.cuda.empty_cache()
+        release_device(self.device)
 
     def _tokens(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

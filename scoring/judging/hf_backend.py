@@ -71,9 +71,6 @@ class HFLocalBackend:
         model=None,
         tokenizer=None,
     ):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.spec = spec
         self.batch_size = max(1, batch_size)
         self.max_input_tokens = max_input_tokens
@@ -82,28 +79,14 @@ class HFLocalBackend:
         self.prefix_cache = on_cpu if prefix_cache is None else prefix_cache
         # Sequences per batch; on a CPU a batch is one comparison (see the module docstring).
         self.one_comparison_per_batch = on_cpu
-        if tokenizer is None:
-            tokenizer = AutoTokenizer.from_pretrained(model_path, gguf_file=gguf_file)
-        if model is None:
-            model = AutoModelForCausalLM.from_pretrained(
-                model_path,
-                gguf_file=gguf_file,
-                dtype=getattr(torch, self.dtype),
-                attn_implementation="sdpa",
-            )
-        self.tokenizer = tokenizer
-        self.model = model.to(self.device).eval()
-        self.pad_id = tokenizer.pad_token_id
-        if self.pad_id is None:
-            self.pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-        self.label_ids = label_token_ids(tokenizer, spec.labels)
+        self.model, self.tokenizer, self.pad_id = load_causal_lm(
+            model_path, gguf_file, self.device, self.dtype, model=model, tokenizer=tokenizer
+        )
+        self.label_ids = label_token_ids(self.tokenizer, spec.labels)
 
     def close(self) -> None:
-        import torch
-
         self.model = None
-        if self.device.startswith("cuda"):
-            torch.cuda.empty_cache()
+        release_device(self.device)
 
     # --- encoding ---
 
@@ -341,6 +324,35 @@ class HFLocalBackend:
                 logits_to_keep=1,
             )
             return self._label_columns(output.logits)
+
+
+def load_causal_lm(model_path, gguf_file, device: str, dtype: str, *, model=None, tokenizer=None):
+    """(model on `device` in eval mode, tokenizer, pad id) from a model directory or GGUF file;
+    a `model` or `tokenizer` given is used as it is (tests pass tiny ones)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(model_path, gguf_file=gguf_file)
+    if model is None:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_path,
+            gguf_file=gguf_file,
+            dtype=getattr(torch, dtype),
+            attn_implementation="sdpa",
+        )
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    return model.to(device).eval(), tokenizer, pad_id
+
+
+def release_device(device: str) -> None:
+    """Give a dropped model's cached GPU memory back to the other processes."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _common_prefix_length(sequences: Sequence[Sequence[int]], *, cap: int = 0) -> int:
