@@ -1,16 +1,20 @@
-"""Run a generator in a thread, a few items ahead of its consumer.
+"""Run a generator in a thread, or a function over items in several threads, a few items ahead
+of the consumer.
 
 Imports parse and validate in the thread while the caller writes to the database; exports read
-from the database in the thread while the caller builds JSON. The producer mostly waits on I/O
-(which releases the GIL), so the two overlap even on CPython.
+from the database in threads while the caller sends what is ready. The threads mostly wait on I/O
+(which releases the GIL), so they overlap even on CPython.
 """
 
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from queue import Empty, Full, Queue
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _DONE = object()
 
 
@@ -59,3 +63,60 @@ def read_ahead(iterator: Iterator[T], *, depth: int = 2, name: str = "read-ahead
                 queue.get_nowait()
             except Empty:
                 thread.join(timeout=0.1)
+
+
+def map_ahead(
+    function: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int,
+    depth: int = 2,
+    around: Callable[[], AbstractContextManager] = nullcontext,
+    name: str = "map-ahead",
+) -> Iterator[R]:
+    """Yield `function(item)` for each of `items`, in order, computed by `workers` threads.
+
+    Item i goes to thread i % workers, and at most `workers * depth` results wait ahead of the
+    consumer. Each thread runs its items inside one `around()` (its own database transaction,
+    say). The first exception, in `function` or in entering `around`, is re-raised in the
+    consumer; when the consumer stops, every thread finishes its current item and leaves.
+    """
+    inputs: list[Queue] = [Queue() for _ in range(workers)]
+    outputs: list[Queue] = [Queue() for _ in range(workers)]
+
+    def work(index: int) -> None:
+        try:
+            with around():
+                while (item := inputs[index].get()) is not _DONE:
+                    outputs[index].put((function(item), None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            outputs[index].put((_DONE, exc))
+
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"{name}-{i}", daemon=True)
+        for i in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    waiting: deque[int] = deque()  # the thread of each submitted item, in order
+    source, submitted = iter(items), 0
+    try:
+        while True:
+            while len(waiting) < workers * depth:
+                item = next(source, _DONE)
+                if item is _DONE:
+                    break
+                inputs[submitted % workers].put(item)
+                waiting.append(submitted % workers)
+                submitted += 1
+            if not waiting:
+                return
+            result, exc = outputs[waiting.popleft()].get()
+            if exc is not None:
+                raise exc
+            yield result
+    finally:
+        for queue in inputs:
+            queue.put(_DONE)
+        for thread in threads:
+            thread.join()
