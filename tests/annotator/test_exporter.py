@@ -236,9 +236,11 @@ def test_export_command_writes_a_file_atomically(project, tmp_path, write_lines,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_a_reader_thread_gives_the_same_export(tmp_path, write_lines):
+def test_outside_a_transaction_reader_threads_give_the_same_export(write_lines, settings):
     """Commands and API views export outside any transaction: the batches are then read ahead
-    by a thread on its own connection. Its output must equal the inline path's."""
+    by threads on their own connections (EXPORT_READERS of them for `full` on PostgreSQL). Their
+    output must equal the inline path's."""
+    settings.EXPORT_READERS = 3
     from django.db import connection, transaction
 
     from annotator.dataio.importer import comparisons_import
@@ -465,3 +467,89 @@ def test_full_export_with_confidence_adds_the_posteriors_and_filters(project, mo
     ] == plain
     kept = b"".join(dataset_export_lines(project=project, kind="full", min_confidence=0.6))
     assert [r["external_id"] for r in _lines(kept)] == ["plain"]
+
+
+def _python_full(monkeypatch, project, **options) -> bytes:
+    from annotator.dataio import exporter
+
+    with monkeypatch.context() as patch:
+        patch.setattr(exporter, "_full_in_sql", lambda: False)
+        return b"".join(dataset_export_lines(project=project, kind="full", **options))
+
+
+def test_full_export_written_by_postgresql_has_the_bytes_python_writes(project, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL writes the `full` JSON only on PostgreSQL")
+    _awkward_project(project)
+    for i in range(7):
+        _comparison(project, f"more-{i}", humans=[("B", "slightly")] * (i % 3), lms=[("j", "A")])
+    narrowed = Comparison.objects.filter(external_id__startswith="more-").exclude(
+        external_id="more-3"
+    )
+
+    for options in [
+        {"batch_size": 2},
+        {"batch_size": 1000},
+        {"batch_size": 3, "comparisons": narrowed},
+    ]:
+        written = b"".join(dataset_export_lines(project=project, kind="full", **options))
+        assert written == _python_full(monkeypatch, project, **options), options
+    assert len(_lines(written)) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_outside_a_transaction_is_one_point_in_time(settings):
+    """What is committed while an export streams (a new comparison, a new label on one not yet
+    sent) is not in it: every batch is read in the snapshot of the export's start."""
+    settings.EXPORT_READERS = 2
+    project = project_create(slug="moving")
+    comparisons = [_comparison(project, f"c{i:02}", lms=[("j", "A")]) for i in range(20)]
+    for kind in ("full", "trl"):
+        before = b"".join(dataset_export_lines(project=project, kind=kind, batch_size=2))
+        lines = dataset_export_lines(project=project, kind=kind, batch_size=2)
+        first = next(lines)
+        late = _comparison(project, f"late-{kind}", lms=[("j", "B")])
+        LMLabel.objects.create(
+            comparison=comparisons[-1], judge_name=f"late-{kind}", choice="B", strength="clearly"
+        )
+        during = first + b"".join(lines)
+
+        assert during == before, kind
+        after = b"".join(dataset_export_lines(project=project, kind=kind, batch_size=2))
+        assert late.external_id.encode() in after and b"late-full" in after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reader_threads_join_the_snapshot_of_the_exports_start():
+    """The `full` export's readers on PostgreSQL each have a connection: they must all see the
+    snapshot taken at the start, whenever they start, while the caller may write meanwhile."""
+    import threading
+
+    from django.db import connection
+
+    from annotator.dataio.exporter import _in_snapshot_of, _shared_snapshot
+
+    if connection.vendor != "postgresql":
+        pytest.skip("exported snapshots are PostgreSQL's")
+    project = project_create(slug="snap")
+    _comparison(project, "before")
+    seen = []
+
+    def late_reader(snapshot):
+        with _in_snapshot_of(snapshot):
+            seen.append(Comparison.objects.filter(project=project).count())
+
+    def count():
+        yield Comparison.objects.filter(project=project).count()
+
+    with _shared_snapshot(count) as (snapshot, counted):
+        _comparison(project, "after", lms=[("j", "A")])  # committed on the caller's connection
+        reader = threading.Thread(target=late_reader, args=(snapshot,))
+        reader.start()
+        reader.join()
+        counted = list(counted)
+
+    assert (counted, seen) == ([1], [1])
+    assert Comparison.objects.filter(project=project).count() == 2
