@@ -299,7 +299,7 @@ EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=1000)
 # Threads (each with its own database connection) that read a `full` export on PostgreSQL, which
 # writes the JSON: the export runs on this many database cores. Each export holds one more
 # connection for its snapshot.
-EXPORT_READERS = env.int("EXPORT_READERS", default=2)
+EXPORT_READERS = max(1, env.int("EXPORT_READERS", default=2))
 # Where background imports keep their uploaded file until a worker has read it. With workers on
 # other machines this must be shared storage.
 IMPORT_DIR = Path(env("IMPORT_DIR", default=str(VAR_DIR / "imports")))

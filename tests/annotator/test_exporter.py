@@ -553,3 +553,14 @@ def test_reader_threads_join_the_snapshot_of_the_exports_start():
 
     assert (counted, seen) == ([1], [1])
     assert Comparison.objects.filter(project=project).count() == 2
+
+
+def test_the_json_postgresql_writes_has_the_python_paths_keys_in_order():
+    from annotator.dataio import exporter
+
+    def keys(fields):
+        return [key for key, _, _ in fields]
+
+    assert keys(exporter._FULL_SQL_FIELDS) == list(exporter._FULL_COLUMNS)
+    assert keys(exporter._HUMAN_SQL_FIELDS) == list(exporter._HUMAN_COLUMNS)
+    assert keys(exporter._LM_SQL_FIELDS) == list(exporter._LM_COLUMNS)
