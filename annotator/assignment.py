@@ -4,7 +4,7 @@ An annotator asks for the next comparison of a project and gets a lease on one (
 again). Three rules keep every comparison at `labels_per_item` human labels at most, whatever the
 concurrency:
 1. Claiming locks the chosen comparison row (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; on
-   SQLite a write transaction holds the whole database) and counts the lease in `human_load`
+   SQLite a write transaction holds the whole database) and counts the lease in `slots_taken`
    (labels + open leases) in the same transaction, so no two claims see the same free slot.
 2. A submit re-checks, under the comparison's row lock, that its lease is still open and unexpired
    and that the comparison has fewer labels than wanted.
@@ -44,7 +44,6 @@ SKIP_REASONS = (
     "A response does not display properly",
     "Other",
 )
-ASSIGNMENT_VERSION = 1
 RECLAIM_EVERY_S = 5
 
 
@@ -130,7 +129,7 @@ def leases_reclaim(*, project: Project | None = None, annotator=None) -> int:
 
 def _release_slots(comparison_ids: list[int]) -> None:
     for comparison_id in comparison_ids:  # one row each; a comparison may appear twice
-        Comparison.objects.filter(pk=comparison_id).update(human_load=F("human_load") - 1)
+        Comparison.objects.filter(pk=comparison_id).update(slots_taken=F("slots_taken") - 1)
 
 
 def assignment_next(
@@ -182,7 +181,7 @@ def assignment_next(
             expires_at=now + timedelta(minutes=project.lease_minutes),
         )
         if purpose == Lease.Purpose.LABEL:
-            Comparison.objects.filter(pk=comparison_id).update(human_load=F("human_load") + 1)
+            Comparison.objects.filter(pk=comparison_id).update(slots_taken=F("slots_taken") + 1)
     return Lease.objects.select_related("comparison").get(pk=lease.pk)
 
 
@@ -244,12 +243,12 @@ def _claim_queue(project: Project, membership: Membership, user) -> int | None:
             project=project,
             route=Route.HUMAN,
             is_gold=False,
-            human_load__lt=project.labels_per_item,
+            slots_taken__lt=project.labels_per_item,
         )
         # Never twice to the same person; a comparison whose lease expired may come back.
         .exclude(human_labels__annotator=user)
         .exclude(skips__annotator=user)
-        .order_by("-human_load", "id")
+        .order_by("-slots_taken", "id")
     )
     subjects = membership.subjects if membership.annotator_type == "expert" else []
     if subjects:
@@ -337,14 +336,10 @@ def label_submit(
         except IntegrityError:
             return HumanLabel.objects.get(comparison_id=lease.comparison_id, annotator=user)
         Lease.objects.filter(pk=lease.pk).update(finished_at=now, outcome=Lease.Outcome.SUBMITTED)
-        project_labels_changed(project_id=project.pk)
-        if project.retrain_every:
-            from scoring.rewards import reward_retrain_count  # scoring builds on annotator
-
-            transaction.on_commit(lambda: reward_retrain_count(project=project, new_labels=1))
+        project_labels_changed(project_id=project.pk, new_labels=1, origin="annotator")
         counters = {"labels_done": F("labels_done") + 1}
         if lease.purpose != Lease.Purpose.LABEL:
-            counters["human_load"] = F("human_load") + 1  # gold leases never held a slot
+            counters["slots_taken"] = F("slots_taken") + 1  # gold leases never held a slot
         Comparison.objects.filter(pk=comparison.pk).update(**counters)
     return label
 

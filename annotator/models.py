@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotator.background import BackgroundRun
+from annotator.constraints import choices_in, probability
 from annotator.labels import (
     ASPECTS,
     AnnotatorType,
@@ -29,13 +31,6 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Project admin"
     ANNOTATOR = "annotator", "Annotator"
     VIEWER = "viewer", "Viewer"
-
-
-def _in(field: str, choices: type[models.TextChoices], *, nullable: bool = False) -> Q:
-    condition = Q(**{f"{field}__in": choices.values})
-    if nullable:
-        condition |= Q(**{f"{field}__isnull": True})
-    return condition
 
 
 class Project(models.Model):
@@ -64,22 +59,11 @@ class Project(models.Model):
         help_text="Judge name whose LM labels are final where no human labelled. "
         "Empty: the judge with the most labels in the project.",
     )
-    judges = models.ManyToManyField(
-        "scoring.Judge",
-        blank=True,
-        related_name="projects",
-        help_text="The judges that label this project; the primary one is named above.",
-    )
     license = models.CharField(
         max_length=100,
         blank=True,
         help_text="Licence of the dataset (e.g. an SPDX id), written in the dataset card.",
     )
-    retrain_every = models.PositiveIntegerField(
-        default=0,
-        help_text="Train a new reward model after this many new labels (0: never by itself).",
-    )
-    labels_since_retrain = models.PositiveIntegerField(default=0, editable=False)
     # Annotation settings.
     lease_minutes = models.PositiveSmallIntegerField(
         default=10, help_text="How long an annotator holds a comparison before it goes back."
@@ -124,16 +108,12 @@ class Project(models.Model):
                 condition=Q(guidelines_version__gte=1), name="project_guidelines_version_positive"
             ),
             models.CheckConstraint(
-                condition=_in("default_route", Route), name="project_default_route_valid"
+                condition=choices_in("default_route", Route), name="project_default_route_valid"
             ),
         ]
 
     def __str__(self) -> str:
         return self.slug
-
-    @property
-    def asked_aspects(self) -> tuple[str, ...]:
-        return ("overall", *(a for a in ASPECTS if getattr(self, f"ask_{a}")))
 
 
 class Membership(models.Model):
@@ -164,9 +144,11 @@ class Membership(models.Model):
         ordering = ["project", "user"]
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
-            models.CheckConstraint(condition=_in("role", Role), name="membership_role_valid"),
             models.CheckConstraint(
-                condition=_in("annotator_type", AnnotatorType),
+                condition=choices_in("role", Role), name="membership_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=choices_in("annotator_type", AnnotatorType),
                 name="membership_annotator_type_valid",
             ),
             models.CheckConstraint(
@@ -202,8 +184,9 @@ class Comparison(models.Model):
     # Kept by the services that add labels and leases (never by signals): the queue orders and
     # filters on them without counting rows per comparison.
     labels_done = models.PositiveIntegerField(default=0, help_text="Human labels it has.")
-    human_load = models.PositiveIntegerField(
-        default=0, help_text="Human labels plus open leases: what counts against labels_per_item."
+    slots_taken = models.PositiveIntegerField(
+        default=0,
+        help_text="Of labels_per_item, the slots taken: human labels plus open label leases.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -216,9 +199,11 @@ class Comparison(models.Model):
             models.CheckConstraint(
                 condition=~Q(external_id=""), name="comparison_external_id_not_empty"
             ),
-            models.CheckConstraint(condition=_in("route", Route), name="comparison_route_valid"),
             models.CheckConstraint(
-                condition=_in("gold_choice", Choice, nullable=True),
+                condition=choices_in("route", Route), name="comparison_route_valid"
+            ),
+            models.CheckConstraint(
+                condition=choices_in("gold_choice", Choice, nullable=True),
                 name="comparison_gold_choice_valid",
             ),
             models.CheckConstraint(
@@ -226,7 +211,7 @@ class Comparison(models.Model):
                 name="comparison_gold_has_answer",
             ),
             models.CheckConstraint(
-                condition=Q(human_load__gte=F("labels_done")),
+                condition=Q(slots_taken__gte=F("labels_done")),
                 name="comparison_load_covers_labels",
             ),
         ]
@@ -237,7 +222,7 @@ class Comparison(models.Model):
             # The annotation queue: nearest to completion first, then oldest.
             models.Index(
                 "project",
-                F("human_load").desc(),
+                F("slots_taken").desc(),
                 "id",
                 name="comparison_human_queue",
                 condition=Q(route="human", is_gold=False),
@@ -252,11 +237,11 @@ def _judgement_constraints(prefix: str, aspect: str, *, required: bool) -> list:
     choice, strength = f"{aspect}_choice", f"{aspect}_strength"
     rules = [
         models.CheckConstraint(
-            condition=_in(choice, Choice, nullable=not required),
+            condition=choices_in(choice, Choice, nullable=not required),
             name=f"{prefix}_{aspect}_choice_valid",
         ),
         models.CheckConstraint(
-            condition=_in(strength, Strength, nullable=not required),
+            condition=choices_in(strength, Strength, nullable=not required),
             name=f"{prefix}_{aspect}_strength_valid",
         ),
         models.CheckConstraint(
@@ -345,15 +330,15 @@ class HumanLabel(models.Model):
                 name="humanlabel_source_has_annotator",
             ),
             models.CheckConstraint(
-                condition=_in("annotator_type", AnnotatorType),
+                condition=choices_in("annotator_type", AnnotatorType),
                 name="humanlabel_annotator_type_valid",
             ),
             models.CheckConstraint(
-                condition=_in("confidence", Confidence, nullable=True),
+                condition=choices_in("confidence", Confidence, nullable=True),
                 name="humanlabel_confidence_valid",
             ),
             models.CheckConstraint(
-                condition=_in("shown_order", ShownOrder, nullable=True),
+                condition=choices_in("shown_order", ShownOrder, nullable=True),
                 name="humanlabel_shown_order_valid",
             ),
             models.CheckConstraint(
@@ -385,14 +370,78 @@ class HumanLabel(models.Model):
         return self.annotator_name or (self.annotator.get_username() if self.annotator else "")
 
 
-class ImportJob(models.Model):
-    """An import run by a Celery worker: for files too large to wait for in a request."""
+class LMLabel(models.Model):
+    """One judge version's position-debiased verdict on one comparison, in canonical A/B terms.
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Written by the judge runs (scoring) and by imports; it lives in the base app because every
+    reader of labels (export, analytics, the final-label rule) needs it.
+    """
+
+    comparison = models.ForeignKey(
+        Comparison,
+        on_delete=models.CASCADE,
+        related_name="lm_labels",
+        db_index=False,  # the (comparison, judge, version) unique index leads with it
+    )
+    judge_name = models.CharField(max_length=200)
+    judge_version = models.CharField(max_length=200, blank=True)
+    choice = models.CharField(max_length=3, choices=Choice.choices)
+    strength = models.CharField(max_length=10, choices=Strength.choices)
+    p_a = models.FloatField(
+        null=True, blank=True, help_text="Probability that A is better, both orders combined."
+    )
+    p_a_ab = models.FloatField(null=True, blank=True, help_text="P(A better) with A shown first.")
+    p_a_ba = models.FloatField(null=True, blank=True, help_text="P(A better) with B shown first.")
+    position_consistent = models.BooleanField(
+        null=True, blank=True, help_text="Whether both shown orders picked the same response."
+    )
+    rationale = models.TextField(blank=True)
+    raw_output = models.JSONField(default=dict, blank=True)
+    truncated = models.BooleanField(
+        default=False, help_text="The responses were cut to fit the judge's input limit."
+    )
+    source = models.CharField(
+        max_length=10, choices=LabelSource.choices, default=LabelSource.PLATFORM
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "LM label"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "judge_name", "judge_version"],
+                name="lmlabel_one_per_judge_version",
+            ),
+            models.CheckConstraint(condition=~Q(judge_name=""), name="lmlabel_judge_named"),
+            models.CheckConstraint(
+                condition=choices_in("choice", Choice), name="lmlabel_choice_valid"
+            ),
+            models.CheckConstraint(
+                condition=choices_in("strength", Strength), name="lmlabel_strength_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(choice=Choice.TIE) | Q(strength=Strength.UNKNOWN),
+                name="lmlabel_tie_has_no_strength",
+            ),
+            models.CheckConstraint(condition=probability("p_a"), name="lmlabel_p_a_range"),
+            models.CheckConstraint(condition=probability("p_a_ab"), name="lmlabel_p_a_ab_range"),
+            models.CheckConstraint(condition=probability("p_a_ba"), name="lmlabel_p_a_ba_range"),
+            models.CheckConstraint(
+                condition=choices_in("source", LabelSource), name="lmlabel_source_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comparison_id} by {self.judge_name}@{self.judge_version}: {self.choice}"
+
+
+class ImportJob(BackgroundRun):
+    """An import run by a Celery worker: for files too large to wait for in a request.
+
+    The worker holds the job's row locked for the whole (all-or-nothing) import, so a second
+    delivery of its message skips it; progress is read from a file beside the upload.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(
@@ -404,21 +453,13 @@ class ImportJob(models.Model):
     )
     format = models.CharField(max_length=20)
     options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     summary = models.JSONField(null=True, blank=True)
-    errors = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True, help_text="FILE:LINE: field: problem")
     error_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BackgroundRun.Meta):
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
-                name="importjob_status_valid",
-            ),
+            *BackgroundRun.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(format__in=["native", "trl", "hh-rlhf", "llmbar"]),
                 name="importjob_format_valid",
@@ -427,10 +468,6 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import #{self.pk} of {self.source_name} into {self.project_id}: {self.status}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
 class Lease(models.Model):
@@ -482,7 +519,7 @@ class Lease(models.Model):
                 name="lease_purpose_valid",
             ),
             models.CheckConstraint(
-                condition=_in("shown_order", ShownOrder), name="lease_shown_order_valid"
+                condition=choices_in("shown_order", ShownOrder), name="lease_shown_order_valid"
             ),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=F("created_at")), name="lease_expires_after_start"
@@ -499,10 +536,6 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"lease #{self.pk} of {self.comparison_id} to {self.annotator_id}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.finished_at is None
 
 
 class Skip(models.Model):

@@ -1,17 +1,14 @@
 """Write operations on projects and members. Each owns its transaction."""
 
-import logging
-
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
 from annotator.labels import AnnotatorType
 from annotator.models import Membership, Project, Role
+from annotator.signals import LABEL_ORIGINS, labels_committed
 
 User = get_user_model()
-logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -60,24 +57,14 @@ def membership_set(
     return membership
 
 
-def project_labels_changed(*, project_id: int) -> None:
+def project_labels_changed(*, project_id: int, new_labels: int = 0, origin: str) -> None:
     """Call where labels of the project are written, inside the writing transaction: once it
-    commits, the cached analytics are marked stale and one debounced refresh is queued (a burst
-    of labels queues one). A broker that is down does not fail the write: the next change
-    queues the refresh again."""
-
-    def after_commit() -> None:
-        from annotator.analytics.report import analytics_labels_changed, analytics_queue_cleared
-        from annotator.analytics.tasks import analytics_refresh_task
-
-        if not analytics_labels_changed(project_id=project_id):
-            return
-        try:
-            analytics_refresh_task.apply_async(
-                (project_id,), countdown=django_settings.ANALYTICS_DEBOUNCE_SECONDS
-            )
-        except Exception:
-            logger.exception("could not queue the analytics refresh of project %s", project_id)
-            analytics_queue_cleared(project_id=project_id)
-
-    transaction.on_commit(after_commit)
+    commits, `labels_committed` is sent (annotator.signals), and the analytics refresh and
+    the retrain counter hear of it."""
+    if origin not in LABEL_ORIGINS:
+        raise ValueError(f"unknown label origin {origin!r}; expected one of {LABEL_ORIGINS}")
+    transaction.on_commit(
+        lambda: labels_committed.send_robust(
+            sender=Project, project_id=project_id, new_labels=new_labels, origin=origin
+        )
+    )

@@ -51,8 +51,7 @@ def _generate(project, n: int, seed: int) -> int:
     from django.utils import timezone
 
     from annotator.dataio.bulk import ids_reserve, rows_insert
-    from annotator.models import Comparison, HumanLabel
-    from scoring.models import LMLabel
+    from annotator.models import Comparison, HumanLabel, LMLabel
 
     rng = np.random.default_rng(seed)
     strength = np.linspace(-1.0, 1.0, N_MODELS)
@@ -83,7 +82,7 @@ def _generate(project, n: int, seed: int) -> int:
                 "route",
                 "is_gold",
                 "labels_done",
-                "human_load",
+                "slots_taken",
                 "created_at",
             ],
             (

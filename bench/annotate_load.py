@@ -427,7 +427,7 @@ INVARIANTS = {
     "over_assigned": """
         SELECT count(*) FROM annotator_comparison c
         JOIN annotator_project p ON p.id = c.project_id
-        WHERE p.slug = %(slug)s AND c.human_load > p.labels_per_item""",
+        WHERE p.slug = %(slug)s AND c.slots_taken > p.labels_per_item""",
     # A label accepted on a lease that had already expired.
     "accepted_after_expiry": """
         SELECT count(*) FROM annotator_lease l
@@ -447,7 +447,7 @@ INVARIANTS = {
             JOIN annotator_project p ON p.id = l.project_id
             WHERE p.slug = %(slug)s AND l.finished_at IS NULL
             GROUP BY 1 HAVING count(*) > 1) broken""",
-    # The counters the queue trusts: labels_done = labels, human_load = labels + open leases.
+    # The counters the queue trusts: labels_done = labels, slots_taken = labels + open leases.
     "counters_out_of_step": """
         WITH labels AS (
             SELECT comparison_id, count(*) AS n FROM annotator_humanlabel GROUP BY 1),
@@ -460,7 +460,7 @@ INVARIANTS = {
         LEFT JOIN open_leases ON open_leases.comparison_id = c.id
         WHERE p.slug = %(slug)s AND (
             c.labels_done <> coalesce(labels.n, 0)
-            OR c.human_load <> c.labels_done + coalesce(open_leases.n, 0))""",
+            OR c.slots_taken <> c.labels_done + coalesce(open_leases.n, 0))""",
 }
 
 

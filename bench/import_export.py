@@ -75,7 +75,7 @@ from django.db import transaction
 from annotator.models import Comparison, HumanLabel
 from annotator.labels import label_parse
 from annotator.services import project_create
-from scoring.models import LMLabel
+from annotator.models import LMLabel
 
 project = project_create(slug="baseline")
 started = time.perf_counter()

@@ -329,18 +329,18 @@ ANALYTICS_DEBOUNCE_SECONDS = env.int("ANALYTICS_DEBOUNCE_SECONDS", default=30)
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns anonymous requests into 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "annotator.api.authentication.ApiTokenAuthentication",
+        "annotator.api.common.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "annotator.api.pagination.IdCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotator.api.common.pagination.IdCursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["annotator.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["annotator.api.common.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env("API_TOKEN_THROTTLE_RATE", default="1200/min")},
-    "EXCEPTION_HANDLER": "annotator.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "annotator.api.common.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # `?format=` names an import format here, not a renderer.
@@ -358,9 +358,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RouteEnum": "annotator.models.Route",
-        # Import jobs and judge runs share one set of states.
-        "JobStatusEnum": "annotator.models.ImportJob.Status",
-        "RewardRunStatusEnum": "scoring.models.RewardModelRun.Status",
+        # Import jobs, judge runs and reward runs share one set of states.
+        "RunStatusEnum": "annotator.background.RunStatus",
     },
 }
 # Request bodies read into memory (JSON, forms): larger ones get a 413. Imports stream to disk and

@@ -7,12 +7,12 @@ import numpy as np
 from django.db.models import Sum, Value
 from django.db.models.functions import Least
 
-from annotator.dataio.exporter import project_primary_judge
-from annotator.models import Comparison, HumanLabel, Project
+from annotator.final_labels import latest_lm_labels, project_primary_judge
+from annotator.models import Comparison, HumanLabel, LMLabel, Project
 from routing.features import project_feature_version
 from routing.models import ComparisonFeatures, RoutingRun
 from routing.problem import CHOICE_CODES, NONE, TEXT_COLUMNS, RoutingInputs
-from scoring.models import LMLabel
+from scoring.models import Judge
 
 
 @dataclass
@@ -31,7 +31,11 @@ class ProjectRouting:
 def project_judges(project: Project, primary: str | None) -> list[str]:
     """The judge names whose labels count for agreement: the project's configured judges, else
     every judge that labelled in the project; the primary judge first."""
-    names = list(project.judges.values_list("name", flat=True))
+    names = list(
+        Judge.objects.filter(project_settings__project=project)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
     if not names:
         names = list(
             LMLabel.objects.filter(comparison__project=project)
@@ -46,15 +50,13 @@ def project_judges(project: Project, primary: str | None) -> list[str]:
 
 def _latest_labels(project: Project, judge: str) -> dict[int, tuple]:
     """comparison id -> (choice, p_a, consistent, truncated) of the judge's latest label."""
-    latest: dict[int, tuple] = {}
-    for pk, choice, p_a, consistent, truncated in (
-        LMLabel.objects.filter(comparison__project=project, judge_name=judge)
-        .order_by("comparison_id", "created_at", "id")
+    labels = LMLabel.objects.filter(comparison__project=project, judge_name=judge)
+    return {
+        pk: (choice, p_a, consistent, truncated)
+        for pk, choice, p_a, consistent, truncated in latest_lm_labels(labels)
         .values_list("comparison_id", "choice", "p_a", "position_consistent", "truncated")
         .iterator(chunk_size=5000)
-    ):
-        latest[pk] = (choice, p_a, consistent, truncated)
-    return latest
+    }
 
 
 def routing_inputs(project: Project, *, primary_judge: str | None = None) -> ProjectRouting:
@@ -66,10 +68,10 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
     comparisons = list(
         Comparison.objects.filter(project=project, is_gold=False)
         .order_by("id")
-        .values_list("id", "human_load")
+        .values_list("id", "slots_taken")
     )
     ids = np.array([pk for pk, _ in comparisons], dtype=np.int64)
-    # human_load counts labels and open leases: an annotator may be labelling it right now.
+    # slots_taken counts labels and open leases: an annotator may be labelling it right now.
     loaded = np.array([load > 0 for _, load in comparisons], dtype=bool)
     index = {pk: i for i, pk in enumerate(ids.tolist())}
     n = len(ids)

@@ -138,7 +138,7 @@ def _classifier(seed: int, n_train: int):
     )
 
 
-def _take(X: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+def _submatrix(X: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return X[rows] if columns.size == X.shape[1] else X[np.ix_(rows, columns)]
 
 
@@ -157,7 +157,7 @@ def learned_score(problem, candidates, options) -> np.ndarray:
         # Columns with no value in the training rows (features not computed) say nothing.
         columns = np.flatnonzero(~np.isnan(problem.X[train]).all(axis=0))
         return columns, _classifier(options.seed, train.size).fit(
-            _take(problem.X, train, columns), y
+            _submatrix(problem.X, train, columns), y
         )
 
     def predict(model, rows):
@@ -167,7 +167,7 @@ def learned_score(problem, candidates, options) -> np.ndarray:
             columns, classifier = model
             p = np.concatenate(
                 [
-                    classifier.predict_proba(_take(problem.X, chunk, columns))[:, 1]
+                    classifier.predict_proba(_submatrix(problem.X, chunk, columns))[:, 1]
                     for chunk in np.array_split(rows, max(1, rows.size // PREDICT_CHUNK))
                 ]
             )

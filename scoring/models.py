@@ -1,76 +1,15 @@
-"""LM judges, their runs and their labels."""
+"""LM judges and their runs, reward-model runs, and each project's scoring settings.
+
+The judges' labels (LMLabel) live in the base app, beside the human labels: every reader of
+labels needs them, and the base app may not import this one.
+"""
 
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotator.labels import Choice, LabelSource, Strength
-
-
-def _probability(field: str) -> Q:
-    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0.0, f"{field}__lte": 1.0})
-
-
-class LMLabel(models.Model):
-    """One judge version's position-debiased verdict on one comparison, in canonical A/B terms."""
-
-    comparison = models.ForeignKey(
-        "annotator.Comparison",
-        on_delete=models.CASCADE,
-        related_name="lm_labels",
-        db_index=False,  # the (comparison, judge, version) unique index leads with it
-    )
-    judge_name = models.CharField(max_length=200)
-    judge_version = models.CharField(max_length=200, blank=True)
-    choice = models.CharField(max_length=3, choices=Choice.choices)
-    strength = models.CharField(max_length=10, choices=Strength.choices)
-    p_a = models.FloatField(
-        null=True, blank=True, help_text="Probability that A is better, both orders combined."
-    )
-    p_a_ab = models.FloatField(null=True, blank=True, help_text="P(A better) with A shown first.")
-    p_a_ba = models.FloatField(null=True, blank=True, help_text="P(A better) with B shown first.")
-    position_consistent = models.BooleanField(
-        null=True, blank=True, help_text="Whether both shown orders picked the same response."
-    )
-    rationale = models.TextField(blank=True)
-    raw_output = models.JSONField(default=dict, blank=True)
-    truncated = models.BooleanField(
-        default=False, help_text="The responses were cut to fit the judge's input limit."
-    )
-    source = models.CharField(
-        max_length=10, choices=LabelSource.choices, default=LabelSource.PLATFORM
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["id"]
-        verbose_name = "LM label"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["comparison", "judge_name", "judge_version"],
-                name="lmlabel_one_per_judge_version",
-            ),
-            models.CheckConstraint(condition=~Q(judge_name=""), name="lmlabel_judge_named"),
-            models.CheckConstraint(
-                condition=Q(choice__in=Choice.values), name="lmlabel_choice_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(strength__in=Strength.values), name="lmlabel_strength_valid"
-            ),
-            models.CheckConstraint(
-                condition=~Q(choice=Choice.TIE) | Q(strength=Strength.UNKNOWN),
-                name="lmlabel_tie_has_no_strength",
-            ),
-            models.CheckConstraint(condition=_probability("p_a"), name="lmlabel_p_a_range"),
-            models.CheckConstraint(condition=_probability("p_a_ab"), name="lmlabel_p_a_ab_range"),
-            models.CheckConstraint(condition=_probability("p_a_ba"), name="lmlabel_p_a_ba_range"),
-            models.CheckConstraint(
-                condition=Q(source__in=LabelSource.values), name="lmlabel_source_valid"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.comparison_id} by {self.judge_name}@{self.judge_version}: {self.choice}"
+from annotator.background import ACTIVE_STATUSES, BackgroundRun
+from annotator.constraints import choices_in
 
 
 class Judge(models.Model):
@@ -157,16 +96,8 @@ class Judge(models.Model):
         return f"{self.name}@{self.version}"
 
 
-class JudgeRun(models.Model):
+class JudgeRun(BackgroundRun):
     """One judge labelling a project (or a subset) on a worker: status, progress, heartbeat."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    ACTIVE = ("queued", "running")
 
     project = models.ForeignKey(
         "annotator.Project", on_delete=models.CASCADE, related_name="judge_runs"
@@ -177,28 +108,18 @@ class JudgeRun(models.Model):
         null=True, blank=True, help_text="A subset to label; null: the whole project."
     )
     limit = models.PositiveIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     pairs_per_second = models.FloatField(null=True, blank=True)
     device = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BackgroundRun.Meta):
         constraints = [
+            *BackgroundRun.Meta.constraints,
             models.UniqueConstraint(
                 fields=["project", "judge"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=choices_in("status", ACTIVE_STATUSES),
                 name="judgerun_one_active_per_project_judge",
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
-                name="judgerun_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(done__lte=F("total")), name="judgerun_done_le_total"
@@ -209,32 +130,21 @@ class JudgeRun(models.Model):
         return f"judge run #{self.pk} ({self.judge.name} on {self.project_id}): {self.status}"
 
     @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
-
-    @property
     def eta_seconds(self) -> float | None:
         if not self.pairs_per_second or self.total <= self.done:
             return None
         return (self.total - self.done) / self.pairs_per_second
 
 
-class RewardModelRun(models.Model):
+class RewardModelRun(BackgroundRun):
     """One reward-model training on a project's labels, run by a GPU worker."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    class TrainingLabels(models.TextChoices):
+        """Which label of each comparison the model trains on."""
 
-    class LabelSource(models.TextChoices):
         HUMAN = "human", "Human majority"
         LM = "lm", "LM judge"
         FINAL = "final", "Final (human majority, else the primary judge)"
-
-    ACTIVE = ("queued", "running")
 
     project = models.ForeignKey(
         "annotator.Project", on_delete=models.CASCADE, related_name="reward_runs"
@@ -243,7 +153,7 @@ class RewardModelRun(models.Model):
         max_length=500, default="minilm", help_text="A preset (minilm) or a model directory."
     )
     label_source = models.CharField(
-        max_length=10, choices=LabelSource.choices, default=LabelSource.FINAL
+        max_length=10, choices=TrainingLabels.choices, default=TrainingLabels.FINAL
     )
     eval_project = models.ForeignKey(
         "annotator.Project",
@@ -264,7 +174,6 @@ class RewardModelRun(models.Model):
     use_margin = models.BooleanField(default=False, help_text="Margin from label strength.")
     center_coef = models.FloatField(default=0.01, help_text="Reward-centering coefficient.")
     seed = models.IntegerField(default=0)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     progress = models.FloatField(default=0.0, help_text="0-1, from the trainer's step count.")
     n_train = models.PositiveIntegerField(default=0)
@@ -274,23 +183,14 @@ class RewardModelRun(models.Model):
     checkpoint_dir = models.CharField(max_length=500, blank=True)
     device = models.CharField(max_length=40, blank=True)
     pairs_per_second = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BackgroundRun.Meta):
         constraints = [
+            *BackgroundRun.Meta.constraints,
             models.UniqueConstraint(
                 fields=["project"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=choices_in("status", ACTIVE_STATUSES),
                 name="rewardrun_one_active_per_project",
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "succeeded", "failed", "cancelled"]),
-                name="rewardrun_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(label_source__in=["human", "lm", "final"]),
@@ -307,6 +207,29 @@ class RewardModelRun(models.Model):
     def __str__(self) -> str:
         return f"reward run #{self.pk} on {self.project_id}: {self.status}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
+
+class ProjectScoring(models.Model):
+    """A project's scoring settings: the judges that label it and when to retrain."""
+
+    project = models.OneToOneField(
+        "annotator.Project", on_delete=models.CASCADE, primary_key=True, related_name="scoring"
+    )
+    judges = models.ManyToManyField(
+        Judge,
+        blank=True,
+        related_name="project_settings",
+        help_text="The judges that label this project; the project names its primary one.",
+    )
+    retrain_every = models.PositiveIntegerField(
+        default=0,
+        help_text="Train a new reward model after this many new labels (0: never by itself).",
+    )
+    labels_since_retrain = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["project_id"]
+        verbose_name = "project scoring settings"
+        verbose_name_plural = "project scoring settings"
+
+    def __str__(self) -> str:
+        return f"scoring of {self.project_id}"

@@ -40,10 +40,9 @@ from annotator.analytics.agreement import (
     kappa_from_confusion,
     percentile_interval,
 )
-from annotator.dataio.exporter import human_majority
+from annotator.final_labels import human_majority, latest_lm_labels
 from annotator.labels import Choice
-from annotator.models import HumanLabel, Project
-from scoring.models import LMLabel
+from annotator.models import HumanLabel, LMLabel, Project
 
 CHOICES: tuple[str, ...] = (Choice.A.value, Choice.B.value, Choice.TIE.value)
 _CODE = {choice: code for code, choice in enumerate(CHOICES)}
@@ -298,23 +297,24 @@ def judge_report_rows(
 ) -> ReportRows:
     """The judge's label and the human votes of each comparison of the project that has both.
 
-    Two queries. Without a version, the judge's most recent label per comparison (latest
-    `created_at`, then highest id) is used.
+    Two queries. Without a version, the judge's latest label per comparison
+    (annotator.final_labels) is used.
     """
     labels = LMLabel.objects.filter(comparison__project=project, judge_name=judge_name)
     if judge_version is not None:
         labels = labels.filter(judge_version=judge_version)
-    judged: dict[int, tuple] = {}
-    for row in labels.order_by("created_at", "id").values_list(
-        "comparison_id",
-        "choice",
-        "judge_version",
-        "p_a",
-        "position_consistent",
-        "comparison__model_a",
-        "comparison__model_b",
-    ):
-        judged[row[0]] = row  # later rows replace earlier ones: the most recent wins
+    judged = {
+        row[0]: row
+        for row in latest_lm_labels(labels).values_list(
+            "comparison_id",
+            "choice",
+            "judge_version",
+            "p_a",
+            "position_consistent",
+            "comparison__model_a",
+            "comparison__model_b",
+        )
+    }
     votes: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for comparison_id, choice, strength in (
         HumanLabel.objects.filter(comparison__project=project)

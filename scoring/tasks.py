@@ -1,10 +1,9 @@
-"""Celery tasks of the scoring app: thin, ids in, one service call."""
+"""Celery tasks of the scoring app: thin, ids in, one service call. Each imports its service in
+its body: the services import these tasks to queue them, and the worker loads torch only when a
+task needs it."""
 
 from celery import shared_task
 from django.conf import settings
-
-from scoring.judging.runs import judge_run_execute, judge_runs_reap
-from scoring.rewards import reward_run_execute, reward_runs_reap
 
 
 @shared_task(
@@ -15,11 +14,15 @@ from scoring.rewards import reward_run_execute, reward_runs_reap
     time_limit=settings.JUDGE_SOFT_TIME_LIMIT + 300,
 )
 def judge_project_task(run_id: int) -> str:
+    from scoring.judging.runs import judge_run_execute
+
     return judge_run_execute(run_id=run_id).status
 
 
 @shared_task(name="scoring.judge_runs_reap")
 def judge_runs_reap_task() -> int:
+    from scoring.judging.runs import judge_runs_reap
+
     return judge_runs_reap()
 
 
@@ -31,9 +34,13 @@ def judge_runs_reap_task() -> int:
     time_limit=settings.REWARD_SOFT_TIME_LIMIT + 300,
 )
 def train_reward_model_task(run_id: int) -> str:
+    from scoring.training.runs import reward_run_execute
+
     return reward_run_execute(run_id=run_id).status
 
 
 @shared_task(name="scoring.reward_runs_reap")
 def reward_runs_reap_task() -> int:
+    from scoring.training.runs import reward_runs_reap
+
     return reward_runs_reap()

@@ -7,11 +7,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import is_project_admin, project_for_admin, project_for_member
+from annotator.models import LMLabel
 from scoring.judging.runs import JudgeRunActive, judge_demo, judge_run_start
-from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
+from scoring.models import Judge, JudgeRun, RewardModelRun
 from scoring.plots import training_curves_png
 from scoring.report import JudgeReportError, judge_report, reliability_plot_png
-from scoring.rewards import RewardRunActive, reward_run_cancel, reward_run_start
+from scoring.training.runs import RewardRunActive, reward_run_cancel, reward_run_start
 
 
 def _panel_context(request, project, membership, error=""):

@@ -10,9 +10,8 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotator.models import Comparison, HumanLabel
+from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
-from scoring.models import LMLabel
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

@@ -14,9 +14,9 @@ from django.db import connection, transaction
 from django.db.models import Case, F, FloatField, IntegerField, Value, When, Window
 from django.db.models.functions import Coalesce, Collate, DenseRank, NullIf
 
+from annotator.final_labels import latest_lm_labels
 from annotator.labels import ALL_ASPECTS, Choice, Confidence, ShownOrder, Strength
-from annotator.models import Comparison, HumanLabel, Project
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, LMLabel, Project
 
 CHOICES = (Choice.A.value, Choice.B.value, Choice.TIE.value)  # codes 0, 1, 2
 CHOICE_CODE = {c: k for k, c in enumerate(CHOICES)}
@@ -236,31 +236,28 @@ def _project_arrays(project: Project) -> ProjectArrays:
     judges = list(
         lm_labels.annotate(j=judge_name).order_by("j").values_list("j", flat=True).distinct()
     )
+    # Each judge's latest label per comparison (annotator.final_labels).
     lm_rows = _numbers(
-        lm_labels.order_by("created_at", "id")
-        .annotate(
-            a_judge=Window(DenseRank(), order_by=judge_name.asc()),
-            a_choice=_choice_code("choice"),
-            a_scale=_scale_code("choice", "strength"),
-            a_p_a=Coalesce("p_a", Value(-1.0), output_field=FloatField()),
+        latest_lm_labels(
+            lm_labels.annotate(
+                a_judge=Window(DenseRank(), order_by=judge_name.asc()),
+                a_choice=_choice_code("choice"),
+                a_scale=_scale_code("choice", "strength"),
+                a_p_a=Coalesce("p_a", Value(-1.0), output_field=FloatField()),
+            )
         )
+        .order_by("comparison_id", "a_judge")
         .values_list("comparison_id", "a_judge", "a_choice", "a_scale", "a_p_a"),
         5,
     )
-    lm_unit = np.searchsorted(comparison_ids, lm_rows[:, 0].astype(np.int64))
-    judge = lm_rows[:, 1].astype(np.int64) - 1
-    # Latest label per (judge, comparison): the last row of each key in time order.
-    key = judge * max(n, 1) + lm_unit
-    _, last_reversed = np.unique(key[::-1], return_index=True)
-    latest = np.sort(key.size - 1 - last_reversed)
     p_a = lm_rows[:, 4]
     lm = LMArrays(
-        unit=lm_unit[latest],
-        judge=judge[latest],
+        unit=np.searchsorted(comparison_ids, lm_rows[:, 0].astype(np.int64)),
+        judge=lm_rows[:, 1].astype(np.int64) - 1,
         judges=judges,
-        choice=lm_rows[latest, 2].astype(np.int64),
-        scale=lm_rows[latest, 3].astype(np.int64),
-        p_a=np.where(p_a >= 0, p_a, np.nan)[latest],
+        choice=lm_rows[:, 2].astype(np.int64),
+        scale=lm_rows[:, 3].astype(np.int64),
+        p_a=np.where(p_a >= 0, p_a, np.nan),
     )
     return ProjectArrays(
         comparison_ids=comparison_ids,

@@ -46,6 +46,7 @@ from annotator.analytics.arrays import (
 )
 from annotator.analytics.competence import dawid_skene, robust_low
 from annotator.analytics.leaderboard import leaderboard
+from annotator.final_labels import project_primary_judge
 from annotator.labels import ALL_ASPECTS
 from annotator.models import Project, ProjectAnalytics
 from annotator.selectors import (
@@ -380,8 +381,6 @@ def project_report_compute(
     *, project: Project, n_bootstrap: int = N_BOOTSTRAP, seed: int = SEED
 ) -> tuple[dict, Posteriors, dict[str, float]]:
     """Read the project's labels and build its report; also returns the phases' seconds."""
-    from annotator.dataio.exporter import project_primary_judge
-
     started = time.perf_counter()
     data = project_arrays(project=project)
     loaded = time.perf_counter()

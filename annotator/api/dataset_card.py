@@ -4,9 +4,8 @@ from django.apps import apps
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef
 
-from annotator.dataio.exporter import project_primary_judge
-from annotator.models import Comparison, HumanLabel, Project
-from scoring.models import LMLabel
+from annotator.final_labels import project_primary_judge
+from annotator.models import Comparison, HumanLabel, LMLabel, Project
 
 
 def _human_agreement(project: Project) -> tuple[int, float | None, int]:

@@ -8,8 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 
-from annotator.models import Comparison, HumanLabel, Route
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, LMLabel, Route
 
 
 def _distinct_choices():

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotator.api.project_settings import SectionField, project_settings_sections
 from annotator.api.services import PROJECT_EDITABLE
 from annotator.dataio.exporter import EXPORT_KINDS
 from annotator.dataio.formats import FORMATS
@@ -13,10 +14,10 @@ from annotator.models import (
     Comparison,
     HumanLabel,
     ImportJob,
+    LMLabel,
     Project,
     ProjectAnalytics,
 )
-from scoring.models import LMLabel
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -41,6 +42,13 @@ class ProjectSerializer(serializers.ModelSerializer):
             "lease_minutes": {"min_value": 1},
             "qualification_pass_percent": {"max_value": 100},
         }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for section in project_settings_sections():
+            for name, make in section.fields.items():
+                fields[name] = SectionField(make(), section)
+        return fields
 
     def get_role(self, project) -> str | None:
         return self.context.get("roles", {}).get(project.pk)
@@ -179,18 +187,6 @@ class ImportSummarySerializer(serializers.Serializer):
     lm_labels = serializers.IntegerField()
 
 
-class ErrorItemSerializer(serializers.Serializer):
-    line = serializers.JSONField(allow_null=True, help_text="Line number (or 'record N').")
-    field = serializers.CharField(allow_null=True)
-    problem = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = ErrorItemSerializer(many=True)
-    error_count = serializers.IntegerField(required=False)
-
-
 class ImportJobSerializer(serializers.ModelSerializer):
     job = serializers.IntegerField(source="pk", read_only=True)
     source = serializers.CharField(source="source_name")
@@ -228,7 +224,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
         return import_job_progress(job=job)
 
     def get_errors(self, job) -> list[dict]:
-        from annotator.api.errors import line_error_parse
+        from annotator.api.common.errors import line_error_parse
 
         return [line_error_parse(text, job.source_name) for text in job.errors]
 

@@ -6,6 +6,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.api.project_settings import project_settings_sections
 from annotator.models import ApiToken, Project, Role
 from annotator.services import membership_set, project_create, project_guidelines_update
 
@@ -43,9 +44,25 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 @transaction.atomic
 def project_create_with_admin(*, user, slug: str, **fields) -> Project:
     """Create a project whose first admin is the user who created it."""
+    sections = _section_values(fields)
     project = project_create(slug=slug, **fields)
     membership_set(project=project, user=user, role=Role.ADMIN)
+    _sections_write(project, sections)
     return project
+
+
+def _section_values(fields: dict) -> dict:
+    """Take the registered sections' values out of `fields`: section -> its values."""
+    return {
+        section: {name: fields.pop(name) for name in section.fields if name in fields}
+        for section in project_settings_sections()
+    }
+
+
+def _sections_write(project: Project, sections: dict) -> None:
+    for section, values in sections.items():
+        if values:
+            section.write(project=project, **values)
 
 
 # Settings a project admin may change over the API (guidelines go through their own service, which
@@ -60,7 +77,6 @@ PROJECT_EDITABLE = (
     "ask_harmless",
     "default_route",
     "primary_judge",
-    "retrain_every",
     "lease_minutes",
     "require_aspects",
     "require_confidence",
@@ -73,11 +89,14 @@ PROJECT_EDITABLE = (
 
 @transaction.atomic
 def project_settings_update(*, project: Project, **fields) -> Project:
+    """Change the project's settings and those its apps keep for it (registered sections)."""
+    sections = _section_values(fields)
     unknown = set(fields) - {*PROJECT_EDITABLE, "guidelines"}
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
     guidelines = fields.pop("guidelines", None)
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    _sections_write(locked, sections)
     for name, value in fields.items():
         setattr(locked, name, value)
     locked.full_clean()

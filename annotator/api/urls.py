@@ -1,16 +1,12 @@
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+"""Annotator's REST endpoints, mounted under /api/v1/ (namespace `api`) by config/urls.py."""
+
+from django.urls import path
 
 from annotator.api import views
-from annotator.api.docs import ApiDocs
-
-app_name = "api"
 
 project = "projects/<slug:slug>/"
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", ApiDocs.as_view(url_name="api:schema"), name="docs"),
     path("projects/", views.ProjectList.as_view(), name="projects"),
     path(project, views.ProjectDetail.as_view(), name="project"),
     path(f"{project}comparisons/", views.ComparisonList.as_view(), name="comparisons"),
@@ -26,6 +22,4 @@ urlpatterns = [
         views.ProjectAnalyticsRefresh.as_view(),
         name="analytics_refresh",
     ),
-    path("", include("scoring.api")),
-    path("", include("routing.api")),
 ]

@@ -22,30 +22,21 @@ from rest_framework.views import APIView
 from annotator.analytics.report import project_report_cached
 from annotator.analytics.tasks import analytics_refresh_task
 from annotator.api import serializers as s
+from annotator.api.common.errors import PayloadTooLarge, error_responses
+from annotator.api.common.pagination import NewestFirstPagination
+from annotator.api.common.permissions import ADMIN, EXPORT, READ, project_access
+from annotator.api.common.renderers import JSONLinesRenderer, MarkdownRenderer
 from annotator.api.dataset_card import dataset_card_markdown
-from annotator.api.errors import PayloadTooLarge
 from annotator.api.filters import COMPARISON_FILTER_PARAMETERS, ComparisonFilter
-from annotator.api.pagination import NewestFirstPagination
-from annotator.api.permissions import ADMIN, EXPORT, READ, project_access
-from annotator.api.renderers import JSONLinesRenderer, MarkdownRenderer
+from annotator.api.project_settings import projects_with_settings
 from annotator.api.services import project_create_with_admin, project_settings_update
 from annotator.dataio.exporter import dataset_export_lines
 from annotator.dataio.formats import ReadOptions
 from annotator.dataio.importer import comparisons_import
 from annotator.dataio.jobs import READ_ERRORS, import_job_create
-from annotator.models import Comparison, HumanLabel, ImportJob, Membership, Project, Role
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, ImportJob, LMLabel, Membership, Project, Role
 
-ERRORS = {
-    400: OpenApiResponse(s.ErrorSerializer, description="Invalid input"),
-    401: OpenApiResponse(s.ErrorSerializer, description="Not authenticated"),
-    403: OpenApiResponse(s.ErrorSerializer, description="The caller's role does not allow it"),
-    404: OpenApiResponse(s.ErrorSerializer, description="No such project (or not a member)"),
-}
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in codes}
+_errors = error_responses
 
 
 # --- Projects -------------------------------------------------------------------------------
@@ -56,7 +47,7 @@ class ProjectList(generics.ListCreateAPIView):
 
     def get_queryset(self):
         user = self.request.user
-        projects = Project.objects.all()
+        projects = projects_with_settings(Project.objects.all())
         if getattr(self, "swagger_fake_view", False):
             return projects.none()
         if not user.is_superuser:
@@ -214,7 +205,7 @@ class ProjectImport(APIView):
             202: OpenApiResponse(
                 s.ImportJobSerializer, description="Queued as a background job (large bodies)"
             ),
-            413: OpenApiResponse(s.ErrorSerializer, description="Body over API_IMPORT_MAX_BYTES"),
+            **_errors(413, e413="Body over API_IMPORT_MAX_BYTES"),
             **_errors(400, 401, 403, 404),
         },
     )

@@ -30,7 +30,7 @@ by comparison id (a sorted id array looked up per batch).
 """
 
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import make_dataclass
@@ -41,24 +41,27 @@ from typing import TypeVar
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, F, Func, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, F, Func, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from orjson import Fragment
 from psycopg.adapt import Loader
 
 from annotator.dataio.pg_json import json_object_sql
 from annotator.dataio.readahead import map_ahead, read_ahead
+from annotator.final_labels import (
+    human_majority,
+    latest_first_sql,
+    latest_lm_labels,
+    project_primary_judge,
+)
 from annotator.labels import ALL_ASPECTS, Choice, Strength, label_format
-from annotator.models import Comparison, HumanLabel, Project
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, LMLabel, Project
 
 EXPORT_KINDS = ("full", "trl")
 T = TypeVar("T")
 _END = object()
 
 _TRL_COLUMNS = ("id", "external_id", "prompt", "response_a", "response_b")
-# When the winning votes disagree on strength, the weaker claim wins.
-_STRENGTH_RANK = {Strength.SLIGHTLY: 0, Strength.CLEARLY: 1, Strength.UNKNOWN: 2}
 
 
 def dataset_export_lines(
@@ -127,20 +130,6 @@ def _posterior_dict(posterior: list[float] | None) -> dict | None:
     if posterior is None:
         return None
     return {"A": posterior[0], "B": posterior[1], "tie": posterior[2]}
-
-
-def project_primary_judge(project: Project) -> str | None:
-    """The project's primary judge; unset, the judge with the most labels in the project."""
-    if project.primary_judge:
-        return project.primary_judge
-    top = (
-        LMLabel.objects.filter(comparison__project=project)
-        .values("judge_name")
-        .annotate(n=Count("id"))
-        .order_by("-n", "judge_name")
-        .first()
-    )
-    return top["judge_name"] if top else None
 
 
 class IsoTimestamp(Func):
@@ -655,24 +644,6 @@ def _sql_batches(
         last = rows[-1][0]
 
 
-def human_majority(votes: list[tuple[str, str]]) -> tuple[str, str, float] | None:
-    """(choice, strength, agreement) of the human majority, or None for a tied vote or a tie.
-
-    `votes` are (choice, strength) pairs; agreement is the share of votes for the winner.
-    """
-    if not votes:
-        return None
-    counts = Counter(choice for choice, _ in votes).most_common()
-    if len(counts) > 1 and counts[0][1] == counts[1][1]:
-        return None
-    winner, n = counts[0]
-    if winner == Choice.TIE:
-        return None
-    strengths = Counter(strength for choice, strength in votes if choice == winner)
-    strength = min(strengths, key=lambda s: (-strengths[s], _STRENGTH_RANK[s]))
-    return winner, strength, round(n / len(votes), 4)
-
-
 def _trl_labels(project: Project, judge: str | None):
     def fetch(rows: list[tuple]) -> tuple[dict, dict]:
         humans: dict[int, list[tuple]] = defaultdict(list)
@@ -684,10 +655,9 @@ def _trl_labels(project: Project, judge: str | None):
             humans[row[0]].append(row)
         lm: dict[int, tuple] = {}
         if judge:
-            # Ordered by id: the latest label of the judge wins when it has several versions.
             for row in _fetch(
-                _in_batch(LMLabel, project, rows)
-                .filter(judge_name=judge)
+                latest_lm_labels(_in_batch(LMLabel, project, rows).filter(judge_name=judge))
+                .order_by()
                 .values_list("comparison_id", "choice", "strength", "p_a")
             ):
                 lm[row[0]] = row
@@ -732,11 +702,12 @@ def _trl_rows_sql(batch_size: int, comparisons: QuerySet, judge: str | None):
     joins, params = "", ()
     if judge:
         columns += ", l.choice, l.strength, l.p_a"
-        # The latest label of the judge wins when it has several versions.
+        # The judge's latest label (annotator.final_labels).
         joins = (
             "LEFT JOIN LATERAL (SELECT choice, strength, p_a"
             f" FROM {connection.ops.quote_name(LMLabel._meta.db_table)}"
-            " WHERE comparison_id = c.id AND judge_name = %s ORDER BY id DESC LIMIT 1) l ON true"
+            f" WHERE comparison_id = c.id AND judge_name = %s ORDER BY {latest_first_sql()}"
+            " LIMIT 1) l ON true"
         )
         params = (judge,)
     else:

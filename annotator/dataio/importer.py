@@ -24,9 +24,8 @@ from annotator.dataio.formats import Parsed, ReadOptions, read_items
 from annotator.dataio.readahead import read_ahead
 from annotator.dataio.records import ComparisonRecord, LineError, record_from_native
 from annotator.labels import ASPECTS, LabelSource
-from annotator.models import Comparison, HumanLabel, Lease, Project
+from annotator.models import Comparison, HumanLabel, Lease, LMLabel, Project
 from annotator.services import project_labels_changed
-from scoring.models import LMLabel
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ COMPARISON_COLUMNS = (
     "is_gold",
     "gold_choice",
     "labels_done",
-    "human_load",
+    "slots_taken",
     "created_at",
 )
 
@@ -169,7 +168,11 @@ def comparisons_import(
             if errors.count:
                 raise _Rollback
             if summary.created or summary.updated:
-                project_labels_changed(project_id=locked.pk)
+                project_labels_changed(
+                    project_id=locked.pk,
+                    new_labels=summary.human_labels + summary.lm_labels,
+                    origin="import",
+                )
             if summary.created >= ANALYZE_AFTER_ROWS:
                 _tables_analyze()
     except _Rollback:
@@ -380,7 +383,7 @@ def comparisons_recount(*, ids: list[int]) -> None:
     )
     done = Coalesce(Subquery(labels, output_field=IntegerField()), 0)
     held = Coalesce(Subquery(open_leases, output_field=IntegerField()), 0)
-    Comparison.objects.filter(pk__in=ids).update(labels_done=done, human_load=done + held)
+    Comparison.objects.filter(pk__in=ids).update(labels_done=done, slots_taken=done + held)
 
 
 def _human_row(pk, label, now) -> tuple:

@@ -7,6 +7,7 @@ import shutil
 import time
 import uuid
 import zlib
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,9 +16,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.background import RunStatus, run_claim
 from annotator.dataio.formats import FORMATS, ReadOptions
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.models import ImportJob, Project
+from annotator.tasks import import_job_run_task
 
 # A damaged upload (a truncated or corrupt gzip stream) fails while it is read, not line by line.
 READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -56,57 +59,62 @@ def import_job_create(
             format=fmt,
             options=options,
         )
-        from annotator.tasks import import_job_run_task
-
         import_job_run_task.delay_on_commit(job.pk)
     return job
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
     """Run a queued import. Safe to deliver twice: a finished job is left alone, and the job row
-    stays locked for the whole import, so a duplicate delivery skips while one is running."""
-    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=timezone.now()
-    )
+    stays locked for the whole import, so a duplicate delivery skips while one is running (and
+    takes over a job whose worker died, which no longer holds the lock)."""
+    # No heartbeat during an import (its writes stay uncommitted until it ends): the row lock
+    # is what shows a live worker, so any running job that is not locked is abandoned.
+    if run_claim(ImportJob, job_id, stale_after=timedelta(0)) is None:
+        return ImportJob.objects.get(pk=job_id)
     with transaction.atomic():
         job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.is_finished:
             return job or ImportJob.objects.get(pk=job_id)
-        options = ReadOptions(
-            label_name=job.options.get("label_name", "imported"),
-            lm_judge=job.options.get("lm_judge"),
-        )
         path = Path(job.stored_path)
         try:
-            with path.open("rb") as raw, _ProgressReader(raw, _progress_path(path)) as stream:
-                summary = comparisons_import(
-                    project=job.project,
-                    stream=stream,
-                    source_name=job.source_name,
-                    fmt=job.format,
-                    update=bool(job.options.get("update")),
-                    options=options,
-                )
+            summary = _job_import(job, path)
         except ImportFailed as failure:
-            job.status = ImportJob.Status.FAILED
-            job.errors = [str(e) for e in failure.errors]
-            job.error_count = failure.error_count
+            _job_failed(job, [str(e) for e in failure.errors], failure.error_count)
         except READ_ERRORS as exc:
-            job.status = ImportJob.Status.FAILED
-            job.errors = [f"{job.source_name}: the file cannot be read: {exc}"]
-            job.error_count = 1
+            _job_failed(job, [f"{job.source_name}: the file cannot be read: {exc}"])
         except FileNotFoundError:
-            job.status = ImportJob.Status.FAILED
-            job.errors = [f"{job.source_name}: the uploaded file is gone ({path})"]
-            job.error_count = 1
+            _job_failed(job, [f"{job.source_name}: the uploaded file is gone ({path})"])
         else:
-            job.status = ImportJob.Status.SUCCEEDED
-            job.summary = summary.as_dict()
+            job.status, job.summary = RunStatus.SUCCEEDED, summary.as_dict()
         job.finished_at = timezone.now()
-        job.save(update_fields=["status", "errors", "error_count", "summary", "finished_at"])
+        job.save(
+            update_fields=["status", "errors", "error_count", "error", "summary", "finished_at"]
+        )
     path.unlink(missing_ok=True)
     _progress_path(path).unlink(missing_ok=True)
     return job
+
+
+def _job_import(job: ImportJob, path: Path):
+    options = ReadOptions(
+        label_name=job.options.get("label_name", "imported"),
+        lm_judge=job.options.get("lm_judge"),
+    )
+    with path.open("rb") as raw, _ProgressReader(raw, _progress_path(path)) as stream:
+        return comparisons_import(
+            project=job.project,
+            stream=stream,
+            source_name=job.source_name,
+            fmt=job.format,
+            update=bool(job.options.get("update")),
+            options=options,
+        )
+
+
+def _job_failed(job: ImportJob, errors: list[str], count: int | None = None) -> None:
+    count = len(errors) if count is None else count
+    job.status, job.errors, job.error_count = RunStatus.FAILED, errors, count
+    job.error = errors[0] if count == 1 else f"{count} errors; nothing was imported"
 
 
 # Progress of a running import lives in a small file beside the upload, in IMPORT_DIR (storage the
@@ -149,11 +157,11 @@ class _ProgressReader(io.RawIOBase):
 
 def import_job_progress(*, job: ImportJob) -> dict:
     """How far a job is: bytes of its upload read (running jobs) and a fraction from 0 to 1."""
-    if job.status == ImportJob.Status.SUCCEEDED:
+    if job.status == RunStatus.SUCCEEDED:
         return {"fraction": 1.0, "bytes_read": None, "bytes_total": None}
-    if job.status != ImportJob.Status.RUNNING:
+    if job.status != RunStatus.RUNNING:
         return {
-            "fraction": 0.0 if job.status == ImportJob.Status.QUEUED else None,
+            "fraction": 0.0 if job.status == RunStatus.QUEUED else None,
             "bytes_read": None,
             "bytes_total": None,
         }

@@ -19,8 +19,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotator.background import (
+    ACTIVE_STATUSES,
+    RunRefused,
+    RunStatus,
+    run_claim,
+    run_finish,
+    run_heartbeat,
+    runs_reap,
+)
 from annotator.labels import LabelSource
-from annotator.models import Comparison, Project
+from annotator.models import Comparison, LMLabel, Project
 from annotator.services import project_labels_changed
 from scoring.judging.backend import JudgeBackend, JudgeBackendError, OrderScore
 from scoring.judging.combine import verdict_combine
@@ -30,7 +39,9 @@ from scoring.judging.prompts import (
     JudgeInput,
     PromptSpec,
 )
-from scoring.models import Judge, JudgeRun, LMLabel
+from scoring.models import Judge, JudgeRun
+from scoring.services import project_scoring
+from scoring.tasks import judge_project_task
 
 logger = logging.getLogger(__name__)
 
@@ -150,14 +161,12 @@ def judge_run_start(
                 comparison_ids=list(comparison_ids) if comparison_ids is not None else None,
                 limit=limit,
             )
-            project.judges.add(judge)
+            project_scoring(project=project).judges.add(judge)
             if enqueue:
-                from scoring.tasks import judge_project_task
-
                 judge_project_task.delay_on_commit(run.pk)
     except IntegrityError:
         active = JudgeRun.objects.filter(
-            project=project, judge=judge, status__in=JudgeRun.ACTIVE
+            project=project, judge=judge, status__in=ACTIVE_STATUSES
         ).first()
         raise JudgeRunActive(
             f"judge {judge.name!r} already has an active run in {project.slug!r}"
@@ -183,31 +192,14 @@ def _unlabelled(run: JudgeRun):
     return _targets(run).filter(~Exists(labelled))
 
 
-def _take(run_id: int, stale_after: timedelta) -> JudgeRun | None:
-    """Start (or take over) a run unless another executor is alive on it."""
-    now = timezone.now()
-    with transaction.atomic():
-        run = JudgeRun.objects.select_for_update().select_related("judge", "project").get(pk=run_id)
-        if run.status == JudgeRun.Status.SUCCEEDED or run.status == JudgeRun.Status.FAILED:
-            return None
-        if (
-            run.status == JudgeRun.Status.RUNNING
-            and run.heartbeat_at is not None
-            and now - run.heartbeat_at < stale_after
-        ):
-            return None  # a live executor has it (a redelivered message, say)
-        if run.judge.version != run.judge_version:
-            run.status, run.error, run.finished_at = "failed", "the judge changed version", now
-            run.save(update_fields=["status", "error", "finished_at"])
-            return None
-        run.status = JudgeRun.Status.RUNNING
-        run.started_at = run.started_at or now
-        run.heartbeat_at = now
-        run.total = _targets(run).count()
-        run.done = run.total - _unlabelled(run).count()
-        run.error = ""
-        run.save(update_fields=["status", "started_at", "heartbeat_at", "total", "done", "error"])
-        return run
+def _run_start(run: JudgeRun) -> list[str]:
+    """Count what the run has to do; a judge whose version changed since it was queued would
+    label under a version the run does not name, so the run ends instead."""
+    if run.judge.version != run.judge_version:
+        raise RunRefused(RunStatus.FAILED, "the judge changed version")
+    run.total = _targets(run).count()
+    run.done = run.total - _unlabelled(run).count()
+    return ["total", "done"]
 
 
 def judge_run_execute(
@@ -218,8 +210,13 @@ def judge_run_execute(
     on_progress: Callable[[JudgeRun], None] | None = None,
 ) -> JudgeRun:
     """Label what the run still lacks, chunk by chunk, committing each chunk with its progress."""
-    stale_after = timedelta(seconds=settings.JUDGE_STALE_SECONDS)
-    run = _take(run_id, stale_after)
+    run = run_claim(
+        JudgeRun,
+        run_id,
+        stale_after=timedelta(seconds=settings.JUDGE_STALE_SECONDS),
+        select_related=("judge", "project"),
+        prepare=_run_start,
+    )
     if run is None:
         return JudgeRun.objects.get(pk=run_id)
     judge = run.judge
@@ -242,32 +239,21 @@ def judge_run_execute(
             speed = pairs / max(time.perf_counter() - started, 1e-9)
             with transaction.atomic():
                 LMLabel.objects.bulk_create(labels, ignore_conflicts=True)
-                project_labels_changed(project_id=run.project_id)
+                project_labels_changed(
+                    project_id=run.project_id, new_labels=len(labels), origin="judge"
+                )
                 run.done = run.total - _unlabelled(run).count()
                 run.pairs_per_second = speed
-                run.heartbeat_at = timezone.now()
-                JudgeRun.objects.filter(pk=run.pk).update(
-                    done=run.done, pairs_per_second=speed, heartbeat_at=run.heartbeat_at
-                )
-            if run.project.retrain_every:
-                from scoring.rewards import reward_retrain_count
-
-                reward_retrain_count(project=run.project, new_labels=len(labels))
+                run_heartbeat(JudgeRun, run.pk, done=run.done, pairs_per_second=speed)
             if on_progress is not None:
                 on_progress(run)
     except Exception as exc:
         logger.exception("judge run %s failed", run.pk)
-        JudgeRun.objects.filter(pk=run.pk).update(
-            status=JudgeRun.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        run_finish(JudgeRun, run.pk, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, JudgeBackendError):
             return JudgeRun.objects.get(pk=run.pk)
         raise
-    JudgeRun.objects.filter(pk=run.pk).update(
-        status=JudgeRun.Status.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now()
-    )
+    run_finish(JudgeRun, run.pk, RunStatus.SUCCEEDED)
     return JudgeRun.objects.get(pk=run.pk)
 
 
@@ -306,11 +292,10 @@ def _raw(score: OrderScore) -> dict:
 
 def judge_runs_reap() -> int:
     """Mark runs whose worker stopped sending heartbeats as failed (they can be resumed)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.JUDGE_STALE_SECONDS)
-    return JudgeRun.objects.filter(status=JudgeRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-        status=JudgeRun.Status.FAILED,
+    return runs_reap(
+        JudgeRun,
+        stale_after=timedelta(seconds=settings.JUDGE_STALE_SECONDS),
         error="the worker stopped sending heartbeats (killed or lost); resume to finish",
-        finished_at=timezone.now(),
     )
 
 
@@ -329,7 +314,5 @@ def judge_run_resume(*, run_id: int, enqueue: bool = True) -> JudgeRun:
                 f"another run of {run.judge.name!r} is active in this project"
             ) from None
         if enqueue:
-            from scoring.tasks import judge_project_task
-
             judge_project_task.delay_on_commit(run.pk)
     return run

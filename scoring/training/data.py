@@ -3,13 +3,14 @@
 No ORM and no torch here: the Django side reads the project's comparisons and labels into dicts,
 `pairs_from_rows` applies the label rules, and `split_by_prompt` makes the train/validation split.
 
-Label rules (the same as the `trl` export, annotator/dataio/exporter.py):
+Label rules (annotator.final_labels, the same as the `trl` export's):
 
-- `human`: the majority of the comparison's human votes (`human_majority`); a tied vote or a Tie
-  majority gives no pair; comparisons without human votes give none.
-- `lm`: the primary judge's label; a Tie gives no pair.
-- `final`: the human majority where the comparison has human votes (even when that majority is a
-  tie or tied, which then gives no pair: the humans decided), else the LM label.
+- `human`: the majority of the comparison's human votes; a tied vote or a Tie majority gives no
+  pair; comparisons without human votes give none.
+- `lm`: the primary judge's latest label; a Tie gives no pair.
+- `final`: the final label: the human majority where the comparison has human votes (even when
+  that majority is a tie or tied, which then gives no pair: the humans decided), else the LM
+  label.
 
 Ties are always dropped. With `use_margin`, a pair's margin comes from the winning strength:
 clearly = 1.0, slightly = 0.5, unknown = None (the trainer reads None as 0).
@@ -19,6 +20,8 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from annotator.final_labels import final_label
 
 LABEL_SOURCES = ("human", "lm", "final")
 
@@ -84,24 +87,17 @@ def pairs_from_rows(
         raise ValueError(
             f"unknown label source {label_source!r}; expected one of {', '.join(LABEL_SOURCES)}"
         )
-    # Imported here: the exporter imports the Django models, which need configured settings.
-    from annotator.dataio.exporter import human_majority
-
     pairs = []
     for row in rows:
-        votes = [tuple(vote) for vote in row.get("human_votes") or ()]
-        lm = row.get("lm")
-        pair = None
-        if label_source in ("human", "final") and votes:
-            majority = human_majority(votes)
-            if majority is not None:
-                choice, strength, _ = majority
-                pair = _make_pair(row, choice, strength, "human", use_margin)
-        elif label_source in ("lm", "final") and lm is not None:
-            choice, strength = lm
-            pair = _make_pair(row, choice, strength, "lm", use_margin)
-        if pair is not None:
-            pairs.append(pair)
+        votes = (
+            [tuple(vote) for vote in row.get("human_votes") or ()] if label_source != "lm" else []
+        )
+        lm = row.get("lm") if label_source != "human" else None
+        label = final_label(votes, (*lm[:2], None) if lm is not None else None)
+        if label is not None:
+            pair = _make_pair(row, label.choice, label.strength, label.source, use_margin)
+            if pair is not None:
+                pairs.append(pair)
     return pairs
 
 

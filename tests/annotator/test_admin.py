@@ -9,11 +9,11 @@ from annotator.models import (
     HumanLabel,
     ImportJob,
     Lease,
+    LMLabel,
     Project,
     ProjectAnalytics,
     Skip,
 )
-from scoring.models import LMLabel
 from tests.conftest import DATA
 
 
@@ -59,7 +59,7 @@ def test_change_pages_load(admin_client, llmbar):
         reverse("admin:annotator_project_change", args=[llmbar.pk]),
         reverse("admin:annotator_comparison_change", args=[comparison.pk]),
         reverse("admin:annotator_humanlabel_change", args=[comparison.human_labels.get().pk]),
-        reverse("admin:scoring_lmlabel_change", args=[comparison.lm_labels.first().pk]),
+        reverse("admin:annotator_lmlabel_change", args=[comparison.lm_labels.first().pk]),
     ):
         assert admin_client.get(url).status_code == 200, url
 
@@ -74,7 +74,7 @@ def test_imported_human_labels_are_read_only(admin_client, llmbar):
 
 
 def test_lm_labels_cannot_be_added_or_edited(admin_client, llmbar):
-    assert admin_client.get(reverse("admin:scoring_lmlabel_add")).status_code == 403
+    assert admin_client.get(reverse("admin:annotator_lmlabel_add")).status_code == 403
 
 
 def test_editing_guidelines_in_admin_bumps_the_version(admin_client, project):

@@ -117,7 +117,7 @@ def test_a_live_lease_comes_back_on_reload(db):
     again = assignment_next(project=project, user=user)
     assert again.pk == first.pk
     assert Lease.objects.count() == 1
-    assert Comparison.objects.get(pk=first.comparison_id).human_load == 1
+    assert Comparison.objects.get(pk=first.comparison_id).slots_taken == 1
 
 
 def test_each_comparison_gets_labels_per_item_labels_and_then_no_more(db):
@@ -127,7 +127,7 @@ def test_each_comparison_gets_labels_per_item_labels_and_then_no_more(db):
         _label(project, user)
         _label(project, user)
     assert assignment_next(project=project, user=users[2]) is None
-    assert set(Comparison.objects.values_list("labels_done", "human_load")) == {(2, 2)}
+    assert set(Comparison.objects.values_list("labels_done", "slots_taken")) == {(2, 2)}
 
 
 def test_an_annotator_never_gets_the_same_comparison_twice(db):
@@ -170,7 +170,7 @@ def test_a_skipped_comparison_never_comes_back_to_that_annotator(db):
     lease = assignment_next(project=project, user=user)
     skip = assignment_skip(lease_id=lease.pk, user=user, reason="The prompt is unclear")
     assert skip.reason == "The prompt is unclear"
-    assert Comparison.objects.get(pk=lease.comparison_id).human_load == 0
+    assert Comparison.objects.get(pk=lease.comparison_id).slots_taken == 0
 
     nxt = _label(project, user)[0]
     assert nxt.comparison_id != lease.comparison_id
@@ -228,7 +228,7 @@ def test_an_expired_lease_is_refused_and_its_slot_reclaimed(db):
     with pytest.raises(LeaseGone, match="ran out"):
         label_submit(lease_id=lease.pk, user=slow, answer=LabelAnswer(1))
     label_submit(lease_id=taken.pk, user=fast, answer=LabelAnswer(1))
-    assert Comparison.objects.get().labels_done == 1 == Comparison.objects.get().human_load
+    assert Comparison.objects.get().labels_done == 1 == Comparison.objects.get().slots_taken
 
 
 def test_the_periodic_reaper_closes_expired_leases_everywhere(db):
@@ -237,7 +237,7 @@ def test_the_periodic_reaper_closes_expired_leases_everywhere(db):
     lease = assignment_next(project=project, user=user)
     _expire(lease)
     assert leases_reclaim() == 1
-    assert Comparison.objects.get(pk=lease.comparison_id).human_load == 0
+    assert Comparison.objects.get(pk=lease.comparison_id).slots_taken == 0
     assert leases_reclaim() == 0
 
 
@@ -253,7 +253,7 @@ def test_a_submit_on_a_full_comparison_is_refused(db):
         overall_choice="A",
         overall_strength="unknown",
     )
-    Comparison.objects.filter(pk=lease.comparison_id).update(labels_done=1, human_load=2)
+    Comparison.objects.filter(pk=lease.comparison_id).update(labels_done=1, slots_taken=2)
     with pytest.raises(ComparisonFull):
         label_submit(lease_id=lease.pk, user=user, answer=LabelAnswer(1))
 
@@ -290,7 +290,7 @@ def test_deactivating_an_annotator_releases_their_leases(db):
 
     lease.refresh_from_db()
     assert lease.outcome == "released"
-    assert Comparison.objects.get(pk=lease.comparison_id).human_load == 0
+    assert Comparison.objects.get(pk=lease.comparison_id).slots_taken == 0
     with pytest.raises(NotAllowed):
         assignment_next(project=project, user=user)
     with pytest.raises(NotAllowed):

@@ -5,9 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from annotator.dataio.exporter import dataset_export_lines, human_majority
-from annotator.models import Comparison, HumanLabel
+from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
-from scoring.models import LMLabel
 from tests.annotator.test_importer import RICH, native
 from tests.conftest import DATA
 

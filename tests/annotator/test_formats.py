@@ -6,8 +6,7 @@ import shutil
 import pytest
 
 from annotator.dataio.formats import LLMBAR_GOLD_ANNOTATOR, chosen_is_b, hh_split
-from annotator.models import Comparison, HumanLabel
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, LMLabel
 from tests.conftest import DATA, table_counts
 
 # --- trl ---

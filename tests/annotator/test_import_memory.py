@@ -7,8 +7,7 @@ from django.test import override_settings
 
 from annotator.dataio.importer import comparisons_import
 from annotator.dataio.synthetic import synthetic_jsonl
-from annotator.models import Comparison
-from scoring.models import LMLabel
+from annotator.models import Comparison, LMLabel
 
 FILE_MB = 50
 

@@ -9,8 +9,7 @@ import pytest
 from django.test import override_settings
 
 from annotator.dataio.importer import ImportFailed, comparisons_import
-from annotator.models import Comparison, HumanLabel, Project, Route
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, LMLabel, Project, Route
 from tests.conftest import ROOT, child_env, table_counts
 
 

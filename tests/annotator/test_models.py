@@ -4,8 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from annotator.models import Comparison, HumanLabel, Membership
-from scoring.models import LMLabel
+from annotator.models import Comparison, HumanLabel, LMLabel, Membership
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@ import re
 
 from django.core.management import call_command
 
-from annotator.models import Comparison, Membership, Project
-from scoring.models import LMLabel
+from annotator.models import Comparison, LMLabel, Membership, Project
 
 
 def _seed() -> str:

@@ -26,7 +26,7 @@ def _label(comparison, user, choice, shown="AB", seconds=30.0):
         time_spent_s=seconds,
     )
     Comparison.objects.filter(pk=comparison.pk).update(
-        labels_done=F("labels_done") + 1, human_load=F("human_load") + 1
+        labels_done=F("labels_done") + 1, slots_taken=F("slots_taken") + 1
     )
 
 
@@ -34,8 +34,8 @@ def test_progress_and_counts(db):
     project = project_create(slug="p", labels_per_item=2)
     user = User.objects.create_user("u")
     membership_set(project=project, user=user)
-    done = _comparison(project, 0, route=Route.HUMAN, labels_done=2, human_load=2)
-    half = _comparison(project, 1, route=Route.HUMAN, labels_done=1, human_load=1)
+    done = _comparison(project, 0, route=Route.HUMAN, labels_done=2, slots_taken=2)
+    half = _comparison(project, 1, route=Route.HUMAN, labels_done=1, slots_taken=1)
     _comparison(project, 2, route=Route.HUMAN)
     _comparison(project, 3, route=Route.LM)
     _comparison(project, 4, is_gold=True, gold_choice="A", route=Route.HUMAN)

@@ -7,9 +7,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import Comparison, HumanLabel, Lease, Role, Route
+from annotator.models import Comparison, HumanLabel, Lease, LMLabel, Role, Route
 from annotator.services import membership_set, project_create
-from scoring.models import LMLabel
 
 User = get_user_model()
 HTMX = {"HTTP_HX_REQUEST": "true"}

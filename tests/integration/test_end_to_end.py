@@ -25,12 +25,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from annotator.models import Comparison, HumanLabel, ImportJob, Role
+from annotator.models import Comparison, HumanLabel, ImportJob, LMLabel, Role
 from annotator.services import membership_set, project_create
 from routing.features import FEATURE_VERSION
 from routing.models import ComparisonFeatures
 from scoring.judging.runs import judge_save
-from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
+from scoring.models import Judge, JudgeRun, RewardModelRun
 from tests.config.conftest import json_lines
 from tests.conftest import ROOT, child_env, wait_for
 from tests.scoring.tiny_models import tiny_llama, tiny_reward_model, tiny_tokenizer

@@ -93,8 +93,7 @@ def test_the_dataset_card_names_the_latest_routing_run(run_and_client):
 
 def _lm_only(project, n: int) -> None:
     """Comparisons with only an LM label each, half of them order-inconsistent."""
-    from annotator.models import Comparison
-    from scoring.models import LMLabel
+    from annotator.models import Comparison, LMLabel
 
     for i in range(n):
         comparison = Comparison.objects.create(

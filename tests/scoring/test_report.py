@@ -11,9 +11,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from sklearn.metrics import cohen_kappa_score
 
-from annotator.models import Comparison, HumanLabel
+from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
-from scoring.models import LMLabel
 from scoring.report import (
     JudgeReportError,
     accuracy,

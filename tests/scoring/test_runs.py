@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from annotator.models import Comparison
+from annotator.models import Comparison, LMLabel
 from annotator.services import project_create
 from scoring.judging.backend import OrderScore
 from scoring.judging.runs import (
@@ -23,7 +23,7 @@ from scoring.judging.runs import (
     judge_runs_reap,
     judge_save,
 )
-from scoring.models import Judge, JudgeRun, LMLabel
+from scoring.models import Judge, JudgeRun
 from tests.conftest import wait_for
 from tests.scoring.tiny_models import tiny_llama, tiny_tokenizer
 
@@ -95,7 +95,7 @@ def test_a_run_labels_every_comparison_with_both_orders(db):
         assert label.choice == ("A" if a_good else "B")
         assert label.position_consistent is True
         assert set(label.raw_output) == {"ab", "ba"}
-    assert judge in project.judges.all()
+    assert judge in project.scoring.judges.all()
 
 
 def test_a_second_run_only_labels_what_is_missing(db):

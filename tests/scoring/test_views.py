@@ -4,10 +4,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from annotator.models import Comparison, HumanLabel, Role
+from annotator.models import Comparison, HumanLabel, LMLabel, Role
 from annotator.services import membership_set, project_create
 from scoring.judging.runs import judge_save
-from scoring.models import Judge, JudgeRun, LMLabel
+from scoring.models import Judge, JudgeRun
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.dataio.formats import open_binary
 from scoring.models import RewardModelRun
-from scoring.rewards import reward_pairs_score
+from scoring.training.runs import reward_pairs_score
 
 BATCH = 256
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.models import Project
 from scoring.models import RewardModelRun
-from scoring.rewards import RewardRunActive, reward_run_execute, reward_run_start
+from scoring.training.runs import RewardRunActive, reward_run_execute, reward_run_start
 
 
 class Command(BaseCommand):

@@ -6,9 +6,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from annotator.api.services import api_token_create
-from annotator.models import Comparison, HumanLabel, Project, Role
+from annotator.models import Comparison, HumanLabel, LMLabel, Project, Role
 from annotator.services import membership_set, project_create
-from scoring.models import LMLabel
 
 ROLES = ("anonymous", "annotator", "viewer", "admin", "outsider")
 
@@ -69,6 +68,6 @@ def comparison_with_labels(project: Project, external_id: str = "c1", **fields) 
         strength="slightly",
         p_a=0.3,
     )
-    Comparison.objects.filter(pk=comparison.pk).update(labels_done=1, human_load=1)
+    Comparison.objects.filter(pk=comparison.pk).update(labels_done=1, slots_taken=1)
     comparison.refresh_from_db()
     return comparison

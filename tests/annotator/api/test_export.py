@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from annotator.dataio.bulk import ids_reserve, rows_insert
 from annotator.dataio.importer import COMPARISON_COLUMNS, LM_COLUMNS
-from annotator.models import Comparison
+from annotator.models import Comparison, LMLabel
 from annotator.services import membership_set
-from scoring.models import LMLabel
 from tests.annotator.api.helpers import comparison_with_labels
 from tests.annotator.test_importer import RICH, native
 

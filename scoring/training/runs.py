@@ -1,8 +1,8 @@
 """Reward-model runs: start, execute on a worker, cancel, reap, retrain as labels arrive, score.
 
-The trainer itself (scoring/training/) works on plain records; this module reads the project's
-labels, writes progress, metrics and a heartbeat to the run row while it trains, and keeps the
-checkpoint under REWARD_MODEL_DIR/<run id>/.
+The trainer (scoring/training/trainer.py) works on plain records; this module reads the
+project's labels, writes progress, metrics and a heartbeat to the run row while it trains, and
+keeps the checkpoint under REWARD_MODEL_DIR/<run id>/.
 """
 
 import logging
@@ -16,9 +16,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator.dataio.exporter import project_primary_judge
-from annotator.models import Comparison, HumanLabel, Project
-from scoring.models import LMLabel, RewardModelRun
+from annotator.background import (
+    RunRefused,
+    RunStatus,
+    run_claim,
+    run_finish,
+    run_heartbeat,
+    runs_reap,
+)
+from annotator.final_labels import latest_lm_labels, project_primary_judge
+from annotator.models import Comparison, HumanLabel, LMLabel, Project
+from scoring.models import ProjectScoring, RewardModelRun
+from scoring.tasks import train_reward_model_task
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +61,6 @@ def reward_run_start(*, project: Project, enqueue: bool = True, **options) -> Re
             run.full_clean(exclude=["project"])
             run.save()
             if enqueue:
-                from scoring.tasks import train_reward_model_task
-
                 train_reward_model_task.delay_on_commit(run.pk)
     except IntegrityError:
         raise RewardRunActive(
@@ -72,11 +79,9 @@ def training_rows(project: Project) -> list[dict]:
         votes[pk].append((choice, strength))
     lm: dict[int, tuple[str, str]] = {}
     if judge:
-        for pk, choice, strength in (
+        for pk, choice, strength in latest_lm_labels(
             LMLabel.objects.filter(comparison__project=project, judge_name=judge)
-            .order_by("comparison_id", "created_at", "id")
-            .values_list("comparison_id", "choice", "strength")
-        ):
+        ).values_list("comparison_id", "choice", "strength"):
             lm[pk] = (choice, strength)
     labelled = set(votes) | set(lm)
     rows = []
@@ -100,25 +105,12 @@ def training_rows(project: Project) -> list[dict]:
     return rows
 
 
-def _take(run_id: int) -> RewardModelRun | None:
-    stale = timedelta(seconds=settings.REWARD_STALE_SECONDS)
-    now = timezone.now()
-    with transaction.atomic():
-        run = RewardModelRun.objects.select_for_update().get(pk=run_id)
-        if run.status not in RewardModelRun.ACTIVE:
-            return None
-        if run.status == "running" and run.heartbeat_at and now - run.heartbeat_at < stale:
-            return None  # a live worker has it
-        if run.cancel_requested:
-            run.status, run.finished_at = RewardModelRun.Status.CANCELLED, now
-            run.save(update_fields=["status", "finished_at"])
-            return None
-        run.status, run.started_at, run.heartbeat_at = "running", now, now
-        run.error, run.metrics, run.progress = "", [], 0.0
-        run.save(
-            update_fields=["status", "started_at", "heartbeat_at", "error", "metrics", "progress"]
-        )
-        return run
+def _run_start(run: RewardModelRun) -> list[str]:
+    """A fresh start: training begins again from the base model; a cancelled run ends here."""
+    if run.cancel_requested:
+        raise RunRefused(RunStatus.CANCELLED)
+    run.started_at, run.metrics, run.progress = timezone.now(), [], 0.0
+    return ["metrics", "progress"]
 
 
 def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardModelRun:
@@ -127,7 +119,12 @@ def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardMode
     from scoring.training.data import pairs_from_rows, split_by_prompt
     from scoring.training.trainer import TrainConfig, train_reward_model
 
-    run = _take(run_id)
+    run = run_claim(
+        RewardModelRun,
+        run_id,
+        stale_after=timedelta(seconds=settings.REWARD_STALE_SECONDS),
+        prepare=_run_start,
+    )
     if run is None:
         return RewardModelRun.objects.get(pk=run_id)
     try:
@@ -151,18 +148,19 @@ def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardMode
 
         def on_log(entry: dict) -> None:
             series.append(entry)
-            RewardModelRun.objects.filter(pk=run.pk).update(
+            run_heartbeat(
+                RewardModelRun,
+                run.pk,
                 metrics=series,
                 progress=min(1.0, float(entry.get("progress") or 0.0)),
                 pairs_per_second=entry.get("pairs_per_s"),
-                heartbeat_at=timezone.now(),
             )
 
         def should_stop() -> bool:
             if time.monotonic() - last_poll[0] < CANCEL_POLL_S:
                 return False
             last_poll[0] = time.monotonic()
-            RewardModelRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+            run_heartbeat(RewardModelRun, run.pk)
             return RewardModelRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
         result = train_reward_model(
@@ -175,9 +173,7 @@ def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardMode
             tokenizer=tokenizer,
         )
         if result.stopped:
-            RewardModelRun.objects.filter(pk=run.pk).update(
-                status=RewardModelRun.Status.CANCELLED, finished_at=timezone.now(), metrics=series
-            )
+            run_finish(RewardModelRun, run.pk, RunStatus.CANCELLED, metrics=series)
             return RewardModelRun.objects.get(pk=run.pk)
         final = dict(result.final_metrics)
         if run.eval_project_id:
@@ -200,21 +196,17 @@ def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardMode
         )
     except Exception as exc:
         logger.exception("reward run %s failed", run.pk)
-        RewardModelRun.objects.filter(pk=run.pk).update(
-            status=RewardModelRun.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        run_finish(RewardModelRun, run.pk, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         return RewardModelRun.objects.get(pk=run.pk)
-    RewardModelRun.objects.filter(pk=run.pk).update(
-        status=RewardModelRun.Status.SUCCEEDED,
+    run_finish(
+        RewardModelRun,
+        run.pk,
+        RunStatus.SUCCEEDED,
         final_metrics=final,
         metrics=series,
         progress=1.0,
         checkpoint_dir=str(directory),
         device=str(getattr(result.model, "device", "")),
-        finished_at=timezone.now(),
-        heartbeat_at=timezone.now(),
     )
     return RewardModelRun.objects.get(pk=run.pk)
 
@@ -243,32 +235,32 @@ def reward_run_cancel(*, run_id: int) -> RewardModelRun:
 
 def reward_runs_reap() -> int:
     """Mark runs whose worker stopped sending heartbeats as failed; a new run can then start."""
-    cutoff = timezone.now() - timedelta(seconds=settings.REWARD_STALE_SECONDS)
-    return RewardModelRun.objects.filter(status="running", heartbeat_at__lt=cutoff).update(
-        status=RewardModelRun.Status.FAILED,
+    return runs_reap(
+        RewardModelRun,
+        stale_after=timedelta(seconds=settings.REWARD_STALE_SECONDS),
         error="the worker stopped sending heartbeats (killed or lost); start the run again",
-        finished_at=timezone.now(),
     )
 
 
-def reward_retrain_count(*, project: Project, new_labels: int) -> RewardModelRun | None:
-    """Count new labels toward the project's retrain threshold; start a run when it is crossed
-    (at most one active run per project, so a burst of labels starts one run)."""
-    if not project.retrain_every or new_labels <= 0:
+def reward_retrain_count(*, project_id: int, new_labels: int) -> RewardModelRun | None:
+    """Count new labels toward the project's retrain threshold (ProjectScoring.retrain_every);
+    start a run when it is crossed (at most one active run per project, so a burst of labels
+    starts one run)."""
+    if new_labels <= 0:
         return None
-    Project.objects.filter(pk=project.pk).update(
-        labels_since_retrain=F("labels_since_retrain") + new_labels
+    settings_of = ProjectScoring.objects.filter(project_id=project_id, retrain_every__gt=0)
+    if not settings_of.update(labels_since_retrain=F("labels_since_retrain") + new_labels):
+        return None  # retraining is off (or was never set up) for the project
+    crossed = settings_of.filter(labels_since_retrain__gte=F("retrain_every")).update(
+        labels_since_retrain=0
     )
-    crossed = Project.objects.filter(
-        pk=project.pk, labels_since_retrain__gte=project.retrain_every
-    ).update(labels_since_retrain=0)
     if not crossed:
         return None
-    latest = RewardModelRun.objects.filter(project=project).order_by("-id").first()
+    latest = RewardModelRun.objects.filter(project_id=project_id).order_by("-id").first()
     options = {"base_model": latest.base_model} if latest else {}
     try:
         with transaction.atomic():
-            return reward_run_start(project=project, **options)
+            return reward_run_start(project=Project.objects.get(pk=project_id), **options)
     except RewardRunActive:
         return None
 

@@ -7,7 +7,8 @@ no line.
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -26,6 +27,36 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    line = serializers.JSONField(allow_null=True, help_text="Line number (or 'record N').")
+    field = serializers.CharField(allow_null=True)
+    problem = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = ErrorItemSerializer(many=True)
+    error_count = serializers.IntegerField(required=False)
+
+
+# The usual meaning of each error status; an endpoint may say more (`error_responses`).
+ERROR_MEANINGS = {
+    400: "Invalid input",
+    401: "Not authenticated",
+    403: "The caller's role does not allow it",
+    404: "No such project (or not a member)",
+    409: "A run of this kind is already active",
+    413: "The body is over the size limit",
+}
+
+
+def error_responses(*codes: int, **meanings: str) -> dict[int, OpenApiResponse]:
+    """The OpenAPI responses of an endpoint's error statuses, all with the one error body;
+    `meanings` overrides a status's text (keyword `e404="No such run"`)."""
+    texts = {**ERROR_MEANINGS, **{int(key[1:]): text for key, text in meanings.items()}}
+    return {code: OpenApiResponse(ErrorSerializer, description=texts[code]) for code in codes}
 
 
 def error_body(detail: str, errors: list[dict] | None = None, **extra) -> dict:

@@ -5,29 +5,27 @@ says what the LM judged)."""
 
 import django_filters
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.api.pagination import NewestFirstPagination
-from annotator.api.permissions import ADMIN, EXPORT, project_access
-from annotator.api.serializers import ErrorSerializer
+from annotator.api.common.errors import error_responses
+from annotator.api.common.pagination import NewestFirstPagination
+from annotator.api.common.permissions import ADMIN, EXPORT, project_access
 from routing.models import DecidedRoute, RoutingDecision, RoutingRun
 from routing.services import Budget, RoutingError, routing_run_create
 from routing.strategies import STRATEGIES
 
-ERRORS = {
-    code: OpenApiResponse(ErrorSerializer, description=text)
-    for code, text in (
-        (400, "Invalid input, or the project cannot be routed as asked"),
-        (401, "Not authenticated"),
-        (403, "The caller's role does not allow it"),
-        (404, "No such project or run"),
-    )
-}
+ERRORS = error_responses(
+    400,
+    401,
+    403,
+    404,
+    e400="Invalid input, or the project cannot be routed as asked",
+    e404="No such project or run",
+)
 
 
 class RoutingRunSerializer(serializers.ModelSerializer):
@@ -187,16 +185,3 @@ class RoutingDecisionList(generics.ListAPIView):
         project, _ = project_access(self.request, self.kwargs["slug"], EXPORT)
         run = get_object_or_404(RoutingRun, project=project, pk=self.kwargs["pk"])
         return RoutingDecision.objects.filter(run=run).select_related("comparison")
-
-
-project = "projects/<slug:slug>/"
-urlpatterns = [
-    path(f"{project}routing-runs/", RoutingRunList.as_view(), name="routing_runs"),
-    path(f"{project}routing-runs/<int:pk>/", RoutingRunDetail.as_view(), name="routing_run"),
-    path(f"{project}routing-features/", RoutingFeatures.as_view(), name="routing_features"),
-    path(
-        f"{project}routing-runs/<int:pk>/decisions/",
-        RoutingDecisionList.as_view(),
-        name="routing_decisions",
-    ),
-]

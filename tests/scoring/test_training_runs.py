@@ -11,10 +11,11 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.test import override_settings
 
-from annotator.models import Comparison, HumanLabel
+from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
-from scoring.models import LMLabel, RewardModelRun
-from scoring.rewards import (
+from scoring.models import RewardModelRun
+from scoring.services import project_scoring_update
+from scoring.training.runs import (
     RewardRunActive,
     reward_retrain_count,
     reward_run_cancel,
@@ -147,13 +148,12 @@ def test_a_stale_run_is_reaped(db):
 
 def test_retraining_starts_once_the_threshold_is_crossed(db):
     project = _project(n=4)
-    project.retrain_every = 5
-    project.save()
-    assert reward_retrain_count(project=project, new_labels=3) is None
-    run = reward_retrain_count(project=project, new_labels=3)
+    project_scoring_update(project=project, retrain_every=5)
+    assert reward_retrain_count(project_id=project.pk, new_labels=3) is None
+    run = reward_retrain_count(project_id=project.pk, new_labels=3)
     assert run is not None and run.status == "queued"
     # a burst while that run is active starts no second one
-    assert reward_retrain_count(project=project, new_labels=10) is None
+    assert reward_retrain_count(project_id=project.pk, new_labels=10) is None
     assert RewardModelRun.objects.count() == 1
 
 

@@ -2,7 +2,7 @@ import orjson
 from rest_framework.renderers import BaseRenderer
 
 
-class _TextRenderer(BaseRenderer):
+class TextRenderer(BaseRenderer):
     """Successful responses of these views are written directly (streamed or plain text); what
     reaches a renderer is an error body, which is written as JSON."""
 
@@ -14,11 +14,11 @@ class _TextRenderer(BaseRenderer):
         return orjson.dumps(data)
 
 
-class JSONLinesRenderer(_TextRenderer):
+class JSONLinesRenderer(TextRenderer):
     media_type = "application/x-ndjson"
     format = "jsonl"
 
 
-class MarkdownRenderer(_TextRenderer):
+class MarkdownRenderer(TextRenderer):
     media_type = "text/markdown"
     format = "md"

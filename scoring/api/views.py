@@ -11,7 +11,6 @@ from pathlib import Path
 from django.db.models import Q
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -20,12 +19,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.api.errors import Conflict
-from annotator.api.pagination import NewestFirstPagination
-from annotator.api.permissions import ADMIN, EXPORT, project_access
-from annotator.api.renderers import _TextRenderer
-from annotator.api.serializers import ErrorSerializer, LMLabelSerializer
-from annotator.models import Project
+from annotator.api.common.errors import Conflict, error_responses
+from annotator.api.common.pagination import NewestFirstPagination
+from annotator.api.common.permissions import ADMIN, EXPORT, project_access
+from annotator.api.common.renderers import TextRenderer
+from annotator.api.serializers import LMLabelSerializer
+from annotator.models import LMLabel, Project
 from scoring.judging.runs import (
     DEMO_JUDGE,
     JudgeRunActive,
@@ -33,23 +32,17 @@ from scoring.judging.runs import (
     judge_run_resume,
     judge_run_start,
 )
-from scoring.models import Judge, JudgeRun, LMLabel, RewardModelRun
-from scoring.rewards import HYPERPARAMETERS, RewardRunActive, reward_run_cancel, reward_run_start
-
-ERRORS = {
-    code: OpenApiResponse(ErrorSerializer, description=text)
-    for code, text in (
-        (400, "Invalid input"),
-        (401, "Not authenticated"),
-        (403, "The caller's role does not allow it"),
-        (404, "No such project or run"),
-        (409, "A run of this kind is already active"),
-    )
-}
+from scoring.models import Judge, JudgeRun, RewardModelRun
+from scoring.training.runs import (
+    HYPERPARAMETERS,
+    RewardRunActive,
+    reward_run_cancel,
+    reward_run_start,
+)
 
 
 def _errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in codes}
+    return error_responses(*codes, e404="No such project or run")
 
 
 # --- Judge runs -----------------------------------------------------------------------------
@@ -314,7 +307,7 @@ class RewardRunCancel(APIView):
         return Response(RewardRunDetailSerializer(reward_run_cancel(run_id=run.pk)).data)
 
 
-class ZipRenderer(_TextRenderer):
+class ZipRenderer(TextRenderer):
     media_type = "application/zip"
     format = "zip"
 
@@ -352,28 +345,3 @@ class RewardRunCheckpoint(APIView):
             filename=f"{run.project.slug}-reward-run-{run.pk}.zip",
             content_type="application/zip",
         )
-
-
-project = "projects/<slug:slug>/"
-urlpatterns = [
-    path(f"{project}judge-runs/", JudgeRunList.as_view(), name="judge_runs"),
-    path(f"{project}judge-runs/<int:pk>/", JudgeRunDetail.as_view(), name="judge_run"),
-    path(
-        f"{project}judge-runs/<int:pk>/resume/", JudgeRunResume.as_view(), name="judge_run_resume"
-    ),
-    path(
-        f"{project}judge-runs/<int:pk>/labels/", JudgeRunLabels.as_view(), name="judge_run_labels"
-    ),
-    path(f"{project}reward-runs/", RewardRunList.as_view(), name="reward_runs"),
-    path(f"{project}reward-runs/<int:pk>/", RewardRunDetail.as_view(), name="reward_run"),
-    path(
-        f"{project}reward-runs/<int:pk>/cancel/",
-        RewardRunCancel.as_view(),
-        name="reward_run_cancel",
-    ),
-    path(
-        f"{project}reward-runs/<int:pk>/checkpoint/",
-        RewardRunCheckpoint.as_view(),
-        name="reward_run_checkpoint",
-    ),
-]

@@ -1,0 +1,14 @@
+"""Scoring's receivers of the base app's signals (annotator.signals), connected in
+ScoringConfig.ready()."""
+
+from scoring.training.runs import reward_retrain_count
+
+# Labels that count toward a project's retrain threshold: new judgements, not imports.
+RETRAIN_ORIGINS = ("annotator", "judge")
+
+
+def retrain_on_labels_committed(
+    sender, *, project_id: int, new_labels: int, origin: str, **kwargs
+) -> None:
+    if origin in RETRAIN_ORIGINS:
+        reward_retrain_count(project_id=project_id, new_labels=new_labels)

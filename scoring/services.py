@@ -1,0 +1,39 @@
+"""Writes on a project's scoring settings (scoring.models.ProjectScoring). Each owns its
+transaction."""
+
+from django.db import IntegrityError, transaction
+
+from annotator.models import Project
+from scoring.models import ProjectScoring
+
+
+def project_scoring(*, project: Project) -> ProjectScoring:
+    """The project's scoring settings, created with the defaults on first use."""
+    found = ProjectScoring.objects.filter(project=project).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return ProjectScoring.objects.create(project=project)
+    except IntegrityError:  # created meanwhile by another request
+        return ProjectScoring.objects.get(project=project)
+
+
+def project_scoring_read(project: Project) -> dict:
+    """The settings the project API shows beside the project's own."""
+    try:
+        retrain_every = project.scoring.retrain_every
+    except ProjectScoring.DoesNotExist:
+        retrain_every = 0
+    return {"retrain_every": retrain_every}
+
+
+@transaction.atomic
+def project_scoring_update(*, project: Project, **fields) -> ProjectScoring:
+    settings = ProjectScoring.objects.select_for_update().filter(project=project).first()
+    settings = settings or project_scoring(project=project)
+    for name, value in fields.items():
+        setattr(settings, name, value)
+    settings.full_clean(exclude=["project", "judges"])
+    settings.save(update_fields=[*fields] or None)
+    return settings
