@@ -1,46 +1,12 @@
-"""Celery tasks of the scoring app: thin, ids in, one service call. Each imports its service in
-its body: the services import these tasks to queue them, and the worker loads torch only when a
-task needs it."""
+"""The scoring app's Celery tasks, where Celery's autodiscovery looks for them: judge runs
+(scoring.judging.tasks) and reward-model runs (scoring.training.tasks)."""
 
-from celery import shared_task
-from django.conf import settings
+from scoring.judging.tasks import judge_project_task, judge_runs_reap_task
+from scoring.training.tasks import reward_runs_reap_task, train_reward_model_task
 
-
-@shared_task(
-    name="scoring.judge_project",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=settings.JUDGE_SOFT_TIME_LIMIT,
-    time_limit=settings.JUDGE_SOFT_TIME_LIMIT + 300,
-)
-def judge_project_task(run_id: int) -> str:
-    from scoring.judging.runs import judge_run_execute
-
-    return judge_run_execute(run_id=run_id).status
-
-
-@shared_task(name="scoring.judge_runs_reap")
-def judge_runs_reap_task() -> int:
-    from scoring.judging.runs import judge_runs_reap
-
-    return judge_runs_reap()
-
-
-@shared_task(
-    name="scoring.train_reward_model",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=settings.REWARD_SOFT_TIME_LIMIT,
-    time_limit=settings.REWARD_SOFT_TIME_LIMIT + 300,
-)
-def train_reward_model_task(run_id: int) -> str:
-    from scoring.training.runs import reward_run_execute
-
-    return reward_run_execute(run_id=run_id).status
-
-
-@shared_task(name="scoring.reward_runs_reap")
-def reward_runs_reap_task() -> int:
-    from scoring.training.runs import reward_runs_reap
-
-    return reward_runs_reap()
+__all__ = [
+    "judge_project_task",
+    "judge_runs_reap_task",
+    "reward_runs_reap_task",
+    "train_reward_model_task",
+]

@@ -41,7 +41,7 @@ from scoring.judging.prompts import (
 )
 from scoring.models import Judge, JudgeRun
 from scoring.services import project_scoring
-from scoring.tasks import judge_project_task
+from scoring.judging.tasks import judge_project_task
 
 logger = logging.getLogger(__name__)
 

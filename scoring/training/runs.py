@@ -27,7 +27,7 @@ from annotator.background import (
 from annotator.final_labels import latest_lm_labels, project_primary_judge
 from annotator.models import Comparison, HumanLabel, LMLabel, Project
 from scoring.models import ProjectScoring, RewardModelRun
-from scoring.tasks import train_reward_model_task
+from scoring.training.tasks import train_reward_model_task
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,59 @@
+"""The code's shape, checked like behaviour: no module-level import cycle among the product's
+modules (import-linter checks the arrows between the apps in CI: `lint-imports`)."""
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("config", "annotator", "scoring", "routing")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _product_modules() -> dict[str, Path]:
+    return {
+        _module_name(path): path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+
+
+def module_level_imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the product modules it imports at module level. Imports inside functions are
+    left out: they run after every module has loaded, which is how a task module and the
+    service that queues it may name each other."""
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets.add(node.module)
+                targets |= {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_module_level_import_cycle():
+    graph = module_level_imports(_product_modules())
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        pytest.fail(f"import cycle: {' -> '.join(error.args[1])}")
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    """The check above can fail: a two-module cycle is reported."""
+    (tmp_path / "a.py").write_text("import b\n")
+    (tmp_path / "b.py").write_text("from a import thing\n")
+    graph = module_level_imports({"a": tmp_path / "a.py", "b": tmp_path / "b.py"})
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter(graph).prepare()
