@@ -39,9 +39,9 @@ from scoring.judging.prompts import (
     JudgeInput,
     PromptSpec,
 )
+from scoring.judging.tasks import judge_project_task
 from scoring.models import Judge, JudgeRun
 from scoring.services import project_scoring
-from scoring.judging.tasks import judge_project_task
 
 logger = logging.getLogger(__name__)
 
