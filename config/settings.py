@@ -18,8 +18,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+# Local state: the SQLite file, the filesystem broker, imports in progress, reward models.
+# Nothing is created here: importing settings touches no disk; config.apps creates the folders
+# when Django starts.
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -30,13 +32,15 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
             "(or DEBUG=1 for a local development key)."
         )
-    # Development only: a random key kept under var/ so sessions survive restarts.
+    # Development only: the key scripts/run.sh keeps under var/, so that sessions survive
+    # restarts; without that file, a new random key for this process.
     _key_file = VAR_DIR / "dev-secret-key"
-    if not _key_file.exists():
+    if _key_file.exists():
+        SECRET_KEY = _key_file.read_text().strip()
+    else:
         from django.core.management.utils import get_random_secret_key
 
-        _key_file.write_text(get_random_secret_key())
-    SECRET_KEY = _key_file.read_text().strip()
+        SECRET_KEY = get_random_secret_key()
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
@@ -54,6 +58,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "django_structlog",
+    "config.apps.PlatformConfig",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -160,8 +165,6 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
-if not STATIC_MANIFEST:
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
 
 # The site's own login (annotators are not staff, so the admin's login would refuse them).
 LOGIN_URL = "login"
@@ -238,8 +241,6 @@ CELERY_BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Embedded broker: web and worker exchange messages through files; no server needed.
-    for _sub in ("queue", "processed", "control"):
-        (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),

@@ -11,14 +11,14 @@ PROBE = (
 )
 
 
-def _run(env: dict, tmp_path) -> subprocess.CompletedProcess:
+def _run(env: dict, tmp_path, probe: str = PROBE) -> subprocess.CompletedProcess:
     base = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "VAR_DIR": str(tmp_path),
     }
     return subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         env=base | env,
         cwd=ROOT,
         capture_output=True,
@@ -42,11 +42,27 @@ def test_embedded_default_is_sqlite_and_a_filesystem_broker(tmp_path):
     result = _run({"DEBUG": "1"}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "django.db.backends.sqlite3", "filesystem://"]
+    # Django's start (config.apps) made the broker's folders.
     assert (tmp_path / "broker" / "queue").is_dir()
-    # The development key is generated once and kept.
-    key = (tmp_path / "dev-secret-key").read_text()
-    _run({"DEBUG": "1"}, tmp_path)
-    assert (tmp_path / "dev-secret-key").read_text() == key
+
+
+def test_reading_the_settings_writes_nothing(tmp_path):
+    var = tmp_path / "var"
+    probe = "import config.settings as s; print(s.DEBUG)"
+    result = _run({"DEBUG": "1", "VAR_DIR": str(var)}, tmp_path, probe)
+    assert result.returncode == 0, result.stderr
+    assert not var.exists()
+
+
+def test_the_development_key_comes_from_var_when_it_is_there(tmp_path):
+    (tmp_path / "dev-secret-key").write_text("kept-development-key\n")
+    probe = "from django.conf import settings; print(settings.SECRET_KEY)"
+    assert _run({"DEBUG": "1"}, tmp_path, probe).stdout.strip() == "kept-development-key"
+    # Without the file (scripts/run.sh writes it), each process has a random key of its own.
+    (tmp_path / "dev-secret-key").unlink()
+    first = _run({"DEBUG": "1"}, tmp_path, probe).stdout.strip()
+    assert first and first != _run({"DEBUG": "1"}, tmp_path, probe).stdout.strip()
+    assert not (tmp_path / "dev-secret-key").exists()
 
 
 def test_database_and_broker_come_from_the_environment(tmp_path):
