@@ -1,4 +1,4 @@
-"""The label vocabulary (MultiPref's schema, DESIGN.md section 2) and its text form.
+"""The label vocabulary (MultiPref's schema: docs/architecture.md, "The label") and its text form.
 
 A judgement is stored as a choice (A / B / tie) and a strength (slightly / clearly / unknown), so
 that plain "A"/"B" labels from other datasets import without inventing a strength. A tie has no

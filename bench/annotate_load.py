@@ -53,8 +53,9 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hybrid_prefs_load"
 SLUG = "load"
 LABELS_PER_ITEM = 3
 PASSWORD = "load-bench-password-7"  # one known password for every simulated annotator
-# Label Studio 1.23.2 on this kind of machine (DESIGN.md section 6), for context only: next-task
-# p95 with annotate loops on PostgreSQL (no duplicates there; on SQLite it handed items twice).
+# Label Studio 1.23.2 on this kind of machine (docs/architecture.md, "What other tools do"), for
+# context only: next-task p95 with annotate loops on PostgreSQL (no duplicates there; on SQLite
+# it handed items twice).
 LABEL_STUDIO = {
     "postgresql_next_task_p95_ms": {"1_client": 500, "10_clients": 900, "50_clients": 4800},
     "sqlite_next_task_p95_ms": {"1_client": 195, "10_clients": 4300, "50_clients": 43000},
@@ -607,7 +608,7 @@ def main() -> None:
     print(f"invariant violations {violations}: {violations_by_check}")
     print(
         "Label Studio on PostgreSQL, same kind of machine: next-task p95 500 / 900 / 4,800 ms "
-        "at 1 / 10 / 50 clients (DESIGN.md section 6)"
+        "at 1 / 10 / 50 clients (docs/architecture.md, 'What other tools do')"
     )
     if server_log:
         print(f"server log:\n{server_log[-2000:]}")

@@ -43,7 +43,7 @@ class Verdict:
 def verdict_combine(
     p_first_ab: float, p_first_ba: float, *, tie_threshold: float, clear_margin: float = 0.3
 ) -> Verdict:
-    """Combine both shown orders (DESIGN.md section 3).
+    """Combine both shown orders (docs/architecture.md, "The LM judge").
 
     `p_first_ab`: P(first better) with A shown first, i.e. P(A better). `p_first_ba`: P(first
     better) with B shown first, i.e. P(B better). p_a = (p_first_ab + (1 - p_first_ba)) / 2.

@@ -7,7 +7,7 @@ over the labels only (`combine.renormalise`) and turned into P(first shown respo
 (`combine.p_first_better`). Nothing is parsed from generated text, so there are no parse failures;
 a server that cannot return logprobs is refused with a clear error instead of being guessed at.
 
-Configuration is the constructor (DESIGN.md section 3)::
+Configuration is the constructor (docs/architecture.md, "The LM judge")::
 
     backend = OpenAICompatibleBackend(
         base_url="http://gpu-host:8000/v1",  # the server's OpenAI root; ".../chat/completions" ok
