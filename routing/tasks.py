@@ -1,15 +1,16 @@
-"""Celery tasks of the router: thin, ids in, one service call."""
+"""Celery tasks of the router: thin, ids in, one service call, imported in the body (callers
+import these tasks to queue them; the worker loads the embedding model only when it runs)."""
 
 from dataclasses import asdict
 
 from celery import shared_task
 
-from annotator.models import Project
-from routing.features import features_compute
-
 
 @shared_task(name="routing.features_compute", acks_late=True, reject_on_worker_lost=True)
 def features_compute_task(project_id: int, recompute: bool = False) -> dict:
+    from annotator.models import Project
+    from routing.features import features_compute
+
     # Idempotent (upserts on comparison and feature version): a redelivery only redoes work.
     # With an LM tagger configured for the project, its tags are computed here too.
     result = features_compute(project=Project.objects.get(pk=project_id), recompute=recompute)

@@ -17,6 +17,7 @@ from annotator.api.common.permissions import ADMIN, EXPORT, project_access
 from routing.models import DecidedRoute, RoutingDecision, RoutingRun
 from routing.services import Budget, RoutingError, routing_run_create
 from routing.strategies import STRATEGIES
+from routing.tasks import features_compute_task
 
 ERRORS = error_responses(
     400,
@@ -155,8 +156,6 @@ class RoutingFeatures(APIView):
     def post(self, request, slug: str):
         """Queue the computation of the project's missing text features on a worker (what the
         learning strategies read)."""
-        from routing.tasks import features_compute_task
-
         project, _ = project_access(request, slug, ADMIN)
         features_compute_task.delay_on_commit(project.pk)
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
