@@ -65,17 +65,64 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
     the other judges' agreement, and the human votes (for learning and evaluation only)."""
     primary = primary_judge or project_primary_judge(project) or ""
     feature_version = project_feature_version(project)
+    ids, loaded = _routable(project)
+    index = {pk: i for i, pk in enumerate(ids.tolist())}
+    features = _stored_features(project, feature_version, index)
+    judges = project_judges(project, primary)
+    primary_label = _primary_label(project, primary, index)
+    others = _other_judges(project, judges[1:] if primary else [], primary_label.lm_choice, index)
+    votes, human_labelled = _human_votes(project, index)
+    inputs = RoutingInputs(
+        text=features.text,
+        tag_codes=features.tag_codes,
+        tag_vocabulary=features.vocabulary,
+        p_a=primary_label.p_a,
+        consistent=primary_label.consistent,
+        truncated=primary_label.truncated,
+        lm_choice=primary_label.lm_choice,
+        others_agree=others.agree,
+        others_p_a=others.p_a,
+        votes=votes,
+        other_choices=others.choices,
+        ids=ids,
+    )
+    return ProjectRouting(
+        inputs=inputs,
+        ids=ids,
+        human_labelled=human_labelled,
+        being_labelled=loaded & ~human_labelled,
+        missing_features=len(ids) - features.found,
+        feature_version=feature_version,
+        primary_judge=primary,
+    )
+
+
+def _routable(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of the project's routable comparisons, in order, and which of them have a slot
+    taken (slots_taken counts labels and open leases: an annotator may be labelling it now)."""
     comparisons = list(
         Comparison.objects.filter(project=project, is_gold=False)
         .order_by("id")
         .values_list("id", "slots_taken")
     )
     ids = np.array([pk for pk, _ in comparisons], dtype=np.int64)
-    # slots_taken counts labels and open leases: an annotator may be labelling it right now.
     loaded = np.array([load > 0 for _, load in comparisons], dtype=bool)
-    index = {pk: i for i, pk in enumerate(ids.tolist())}
-    n = len(ids)
+    return ids, loaded
 
+
+@dataclass
+class _StoredFeatures:
+    text: dict[str, np.ndarray]  # TEXT_COLUMNS -> value per comparison, NaN when not stored
+    tag_codes: np.ndarray  # (n, K) index into `vocabulary`, -1 padded
+    vocabulary: list[str]
+    found: int  # comparisons with a stored row of the version
+
+
+def _stored_features(
+    project: Project, feature_version: str, index: dict[int, int]
+) -> _StoredFeatures:
+    """The stored text feature values and tags of the comparisons, at `feature_version`."""
+    n = len(index)
     text = {c: np.full(n, np.nan) for c in TEXT_COLUMNS}
     tag_lists: list[list[str]] = [[] for _ in range(n)]
     found = 0
@@ -94,33 +141,71 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
             v = values.get(c)
             text[c][i] = np.nan if v is None else float(v)
         tag_lists[i] = list(tags)
+    tag_codes, vocabulary = _tag_codes(tag_lists)
+    return _StoredFeatures(text=text, tag_codes=tag_codes, vocabulary=vocabulary, found=found)
+
+
+def _tag_codes(tag_lists: list[list[str]]) -> tuple[np.ndarray, list[str]]:
+    """Each comparison's tags as indices into their sorted vocabulary, -1 padded."""
     vocabulary = sorted({t for tags in tag_lists for t in tags})
     code = {t: k for k, t in enumerate(vocabulary)}
     width = max((len(t) for t in tag_lists), default=0)
-    tag_codes = np.full((n, width), -1, dtype=np.int32)
+    tag_codes = np.full((len(tag_lists), width), -1, dtype=np.int32)
     for i, tags in enumerate(tag_lists):
         for j, t in enumerate(tags):
             tag_codes[i, j] = code[t]
+    return tag_codes, vocabulary
 
-    p_a = np.full(n, np.nan)
-    consistent = np.full(n, np.nan)
-    truncated = np.zeros(n)
-    lm_choice = np.full(n, NONE, dtype=np.int32)
-    judges = project_judges(project, primary)
-    if primary:
-        for pk, (choice, pa, cons, trunc) in _latest_labels(project, primary).items():
-            i = index.get(pk)
-            if i is None:
-                continue
-            lm_choice[i] = CHOICE_CODES[choice]
-            # A label without a probability still says which side it took.
-            p_a[i] = pa if pa is not None else {"A": 1.0, "B": 0.0, "tie": 0.5}[choice]
-            consistent[i] = np.nan if cons is None else float(cons)
-            truncated[i] = float(trunc)
+
+@dataclass
+class _PrimaryLabel:
+    """The primary judge's latest label per comparison (NaN / NONE where it has none)."""
+
+    p_a: np.ndarray
+    consistent: np.ndarray
+    truncated: np.ndarray
+    lm_choice: np.ndarray
+
+
+def _primary_label(project: Project, primary: str, index: dict[int, int]) -> _PrimaryLabel:
+    n = len(index)
+    label = _PrimaryLabel(
+        p_a=np.full(n, np.nan),
+        consistent=np.full(n, np.nan),
+        truncated=np.zeros(n),
+        lm_choice=np.full(n, NONE, dtype=np.int32),
+    )
+    if not primary:
+        return label
+    for pk, (choice, pa, cons, trunc) in _latest_labels(project, primary).items():
+        i = index.get(pk)
+        if i is None:
+            continue
+        label.lm_choice[i] = CHOICE_CODES[choice]
+        # A label without a probability still says which side it took.
+        label.p_a[i] = pa if pa is not None else {"A": 1.0, "B": 0.0, "tie": 0.5}[choice]
+        label.consistent[i] = np.nan if cons is None else float(cons)
+        label.truncated[i] = float(trunc)
+    return label
+
+
+@dataclass
+class _OtherJudges:
+    agree: np.ndarray  # share of the other judges that chose as the primary; NaN: none
+    p_a: np.ndarray  # their mean P(A better); NaN: none
+    choices: dict[str, np.ndarray]  # judge name -> choice code per comparison (NONE: no label)
+
+
+def _other_judges(
+    project: Project, judges: list[str], lm_choice: np.ndarray, index: dict[int, int]
+) -> _OtherJudges:
+    """The other judges' latest labels: their choices, agreement with the primary judge's
+    choice (where it chose a side) and mean p_a."""
+    n = len(index)
     agree_sum, agree_n = np.zeros(n), np.zeros(n)
     other_p, other_n = np.zeros(n), np.zeros(n)
     other_choices: dict[str, np.ndarray] = {}
-    for judge in judges[1:] if primary else []:
+    for judge in judges:
         choices = other_choices.setdefault(judge, np.full(n, NONE, dtype=np.int32))
         for pk, (choice, pa, _, _) in _latest_labels(project, judge).items():
             i = index.get(pk)
@@ -134,9 +219,15 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
                 other_p[i] += pa
                 other_n[i] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        others_agree = np.where(agree_n > 0, agree_sum / agree_n, np.nan)
-        others_p_a = np.where(other_n > 0, other_p / other_n, np.nan)
+        return _OtherJudges(
+            agree=np.where(agree_n > 0, agree_sum / agree_n, np.nan),
+            p_a=np.where(other_n > 0, other_p / other_n, np.nan),
+            choices=other_choices,
+        )
 
+
+def _human_votes(project: Project, index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, V) human choice codes in label order, NONE padded; which comparisons have any."""
     votes_by: dict[int, list[int]] = defaultdict(list)
     for pk, choice in (
         HumanLabel.objects.filter(comparison__project=project, comparison__is_gold=False)
@@ -145,6 +236,7 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
         .iterator(chunk_size=5000)
     ):
         votes_by[pk].append(CHOICE_CODES[choice])
+    n = len(index)
     width = max((len(v) for v in votes_by.values()), default=0)
     votes = np.full((n, width), NONE, dtype=np.int32)
     human_labelled = np.zeros(n, dtype=bool)
@@ -152,34 +244,7 @@ def routing_inputs(project: Project, *, primary_judge: str | None = None) -> Pro
         i = index[pk]
         votes[i, : len(codes)] = codes
         human_labelled[i] = True
-
-    inputs = RoutingInputs(
-        text=text,
-        tag_codes=tag_codes,
-        tag_vocabulary=vocabulary,
-        p_a=p_a,
-        consistent=consistent,
-        truncated=truncated,
-        lm_choice=lm_choice,
-        others_agree=others_agree,
-        others_p_a=others_p_a,
-        votes=votes,
-        other_choices=other_choices,
-        ids=ids,
-    )
-    return ProjectRouting(
-        inputs=inputs,
-        ids=ids,
-        human_labelled=human_labelled,
-        being_labelled=loaded & ~human_labelled,
-        missing_features=n - found,
-        feature_version=feature_version,
-        primary_judge=primary,
-    )
-
-
-def latest_routing_run(project: Project) -> RoutingRun | None:
-    return RoutingRun.objects.filter(project=project).order_by("-id").first()
+    return votes, human_labelled
 
 
 def routing_panel_data(project: Project) -> dict:
