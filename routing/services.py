@@ -11,11 +11,13 @@ from django.utils import timezone
 
 from annotator.models import Comparison, HumanLabel, Project, Route
 from routing.models import DecidedRoute, ProjectTagger, RoutingDecision, RoutingRun, Tagger
-from routing.problem import problem_build
-from routing.selectors import routing_inputs
+from routing.problem import RoutingProblem, problem_build
+from routing.selectors import ProjectRouting, routing_inputs
 from routing.strategies import (
     MIN_LABELLED,
     STRATEGIES,
+    Routing,
+    Strategy,
     StrategyError,
     StrategyOptions,
 )
@@ -119,11 +121,7 @@ def routing_run_create(
     Comparisons that already have human labels stay human and count against the budget; the
     strategy routes the rest into what the budget leaves. Writes a RoutingRun, one
     RoutingDecision per comparison and Comparison.route, in one transaction."""
-    if strategy not in STRATEGIES:
-        raise RoutingError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    chosen = STRATEGIES[strategy]
-    if budget is None and strategy not in ("all_human", "all_lm"):
-        raise RoutingError(f"strategy {strategy!r} needs a budget (a fraction or a count)")
+    chosen = _strategy(strategy, budget)
     data = routing_inputs(project, primary_judge=primary_judge)
     n = len(data.ids)
     if n == 0:
@@ -133,90 +131,148 @@ def routing_run_create(
             f"{data.missing_features} of {n} comparisons have no features of version "
             f"{data.feature_version}; compute them first (manage.py route --features-only)"
         )
+    routed = _route(chosen, data, _allowed(strategy, budget, n), seed=seed)
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=project.pk)  # one routing at a time
+        _keep_late_labels(routed, data.ids)
+        run = _run_create(project, chosen, data, routed, budget=budget, seed=seed, user=user)
+        _decisions_write(run, chosen, data.ids, routed)
+        _routes_write(data.ids, routed.human)
+    return run
+
+
+def _strategy(name: str, budget: Budget | None) -> Strategy:
+    if name not in STRATEGIES:
+        raise RoutingError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    if budget is None and name not in ("all_human", "all_lm"):
+        raise RoutingError(f"strategy {name!r} needs a budget (a fraction or a count)")
+    return STRATEGIES[name]
+
+
+def _allowed(strategy: str, budget: Budget | None, n: int) -> int:
+    """How many of the n comparisons may go to humans."""
+    if strategy == "all_human":
+        return n
+    if strategy == "all_lm" or budget is None:
+        return 0
+    return budget.comparisons(n)
+
+
+@dataclass
+class _Routed:
+    """A strategy's routing of a project, before it is written."""
+
+    problem: RoutingProblem
+    routing: Routing
+    human: np.ndarray  # bool per comparison: routed to humans (kept ones included)
+    kept: np.ndarray  # bool: stays human whatever the strategy says (labelled or being labelled)
+    reasons: list[str]
+    expected: float | None  # expected label accuracy
+    allowed: int  # the budget in comparisons
+    slots: int  # what the budget leaves to the strategy after the kept ones
+
+
+def _route(chosen: Strategy, data: ProjectRouting, allowed: int, *, seed: int) -> _Routed:
+    """Run the strategy on the comparisons not kept human, into what the budget leaves."""
     options = StrategyOptions(
         seed=seed,
         ppm_candidates=settings.ROUTING_PPM_CANDIDATES,
         simulated_candidates=settings.ROUTING_SIMULATED_CANDIDATES,
     )
     problem = problem_build(data.inputs, seed=seed, folds=settings.ROUTING_FOLDS)
-    if strategy == "all_human":
-        allowed = n
-    elif strategy == "all_lm" or budget is None:
-        allowed = 0
-    else:
-        allowed = budget.comparisons(n)
     kept = data.human_labelled | data.being_labelled
-    candidates = ~kept
     slots = max(0, allowed - int(kept.sum()))
     try:
-        routing = chosen.route(problem, candidates, slots, options)
+        routing = chosen.route(problem, ~kept, slots, options)
         human = routing.human | kept
         expected = _expected_accuracy(problem, human, options)
     except StrategyError as exc:
-        raise RoutingError(f"{strategy}: {exc}") from None
+        raise RoutingError(f"{chosen.name}: {exc}") from None
     reasons = _reasons(chosen, routing, problem, human, kept, allowed)
     for i in np.flatnonzero(data.being_labelled):
         reasons[i] = "being labelled (an annotator holds it): stays human"
+    return _Routed(problem, routing, human, kept, reasons, expected, allowed, slots)
 
-    with transaction.atomic():
-        Project.objects.select_for_update().get(pk=project.pk)  # one routing at a time
-        # Labels may have arrived while the strategy ran: those comparisons stay human too.
-        labelled_now = set(
-            HumanLabel.objects.filter(comparison_id__in=data.ids[~human].tolist())
-            .values_list("comparison_id", flat=True)
-            .distinct()
-        )
-        if labelled_now:
-            late = np.isin(data.ids, list(labelled_now))
-            human |= late
-            kept = kept | late
-            for i in np.flatnonzero(late):
-                reasons[i] = "already human-labelled: stays human"
-        n_human = int(human.sum())
-        run = RoutingRun.objects.create(
-            project=project,
+
+def _keep_late_labels(routed: _Routed, ids: np.ndarray) -> None:
+    """Labels may have arrived while the strategy ran: those comparisons stay human too."""
+    labelled_now = set(
+        HumanLabel.objects.filter(comparison_id__in=ids[~routed.human].tolist())
+        .values_list("comparison_id", flat=True)
+        .distinct()
+    )
+    if not labelled_now:
+        return
+    late = np.isin(ids, list(labelled_now))
+    routed.human |= late
+    routed.kept = routed.kept | late
+    for i in np.flatnonzero(late):
+        routed.reasons[i] = "already human-labelled: stays human"
+
+
+def _run_create(
+    project: Project,
+    chosen: Strategy,
+    data: ProjectRouting,
+    routed: _Routed,
+    *,
+    budget: Budget | None,
+    seed: int,
+    user,
+) -> RoutingRun:
+    n = len(data.ids)
+    n_human = int(routed.human.sum())
+    return RoutingRun.objects.create(
+        project=project,
+        strategy=chosen.name,
+        strategy_version=chosen.version,
+        feature_version=data.feature_version,
+        primary_judge=data.primary_judge,
+        budget_fraction=budget.fraction if budget else None,
+        budget_count=budget.count if budget else None,
+        budget=routed.allowed,
+        labels_per_item=project.labels_per_item,
+        total=n,
+        human=n_human,
+        lm=n - n_human,
+        kept_human=int(routed.kept.sum()),
+        human_label_cost=n_human * project.labels_per_item,
+        expected_label_accuracy=routed.expected,
+        options={"seed": seed, "folds": settings.ROUTING_FOLDS, "slots": routed.slots},
+        summary={
+            "labelled": int(routed.problem.targets.labelled.sum()),
+            "over_budget": max(0, n_human - routed.allowed),
+        },
+        created_by=user,
+    )
+
+
+def _decisions_write(run: RoutingRun, chosen: Strategy, ids: np.ndarray, routed: _Routed) -> None:
+    score = routed.routing.score
+    decisions = [
+        RoutingDecision(
+            run=run,
+            comparison_id=int(pk),
+            route=DecidedRoute.HUMAN if routed.human[i] else DecidedRoute.LM,
             strategy=chosen.name,
             strategy_version=chosen.version,
-            feature_version=data.feature_version,
-            primary_judge=data.primary_judge,
-            budget_fraction=budget.fraction if budget else None,
-            budget_count=budget.count if budget else None,
-            budget=allowed,
-            labels_per_item=project.labels_per_item,
-            total=n,
-            human=n_human,
-            lm=n - n_human,
-            kept_human=int(kept.sum()),
-            human_label_cost=n_human * project.labels_per_item,
-            expected_label_accuracy=expected,
-            options={"seed": seed, "folds": settings.ROUTING_FOLDS, "slots": slots},
-            summary={
-                "labelled": int(problem.targets.labelled.sum()),
-                "over_budget": max(0, n_human - allowed),
-            },
-            created_by=user,
+            score=None if np.isnan(score[i]) else float(score[i]),
+            reason=routed.reasons[i],
+            budget=routed.allowed,
         )
-        decisions = [
-            RoutingDecision(
-                run=run,
-                comparison_id=int(pk),
-                route=DecidedRoute.HUMAN if human[i] else DecidedRoute.LM,
-                strategy=chosen.name,
-                strategy_version=chosen.version,
-                score=None if np.isnan(routing.score[i]) else float(routing.score[i]),
-                reason=reasons[i],
-                budget=allowed,
-            )
-            for i, pk in enumerate(data.ids.tolist())
-        ]
-        RoutingDecision.objects.bulk_create(decisions, batch_size=WRITE_BATCH)
-        for route, mask in ((Route.HUMAN, human), (Route.LM, ~human)):
-            ids = data.ids[mask].tolist()
-            for start in range(0, len(ids), WRITE_BATCH):
-                Comparison.objects.filter(id__in=ids[start : start + WRITE_BATCH]).exclude(
-                    route=route
-                ).update(route=route)
-    return run
+        for i, pk in enumerate(ids.tolist())
+    ]
+    RoutingDecision.objects.bulk_create(decisions, batch_size=WRITE_BATCH)
+
+
+def _routes_write(ids: np.ndarray, human: np.ndarray) -> None:
+    """Set Comparison.route (which the annotator queue reads), writing only the changed rows."""
+    for route, mask in ((Route.HUMAN, human), (Route.LM, ~human)):
+        chosen_ids = ids[mask].tolist()
+        for start in range(0, len(chosen_ids), WRITE_BATCH):
+            Comparison.objects.filter(id__in=chosen_ids[start : start + WRITE_BATCH]).exclude(
+                route=route
+            ).update(route=route)
 
 
 # Fields that change a tagger's answers (with the prompts and dimensions): a change is a new
