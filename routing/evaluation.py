@@ -1,4 +1,5 @@
-"""The router evaluation protocol (DESIGN.md section 4). Pure numpy, plus a matplotlib plot.
+"""The router evaluation protocol (docs/architecture.md, "Evaluating a router"). Pure numpy,
+plus a matplotlib plot.
 
 On comparisons that have both human and LM labels: "buying" a human label uses one human
 annotation, and the gold is the consensus of the others, or the single gold label
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from routing.ppm import extend_bins, ppm_cross_validated_spearman
-from routing.problem import RoutingInputs, problem_build
+from routing.problem import RoutingInputs, RoutingProblem, problem_build
 from routing.strategies import STRATEGIES, StrategyOptions, top_k
 
 ROW_KEYS = (
@@ -71,54 +72,17 @@ def evaluate(
     rows, acc0s, acc1s, spearman = [], [], [], None
     n_eval = 0
     for seed in range(seeds):
-        problem = problem_build(inputs, seed=seed, folds=folds)
-        t = problem.targets
-        evaluated = t.labelled
-        n_eval = int(evaluated.sum())
-        if n_eval == 0:
-            raise ValueError(
-                "no comparison has both a human gold (a consensus that is not a tie) and can be "
-                "scored: nothing to evaluate"
-            )
-        hr, lr = t.human_right[evaluated], t.lm_right[evaluated]
-        acc0, acc1 = float(lr.mean()), float(hr.mean())
-        acc0s.append(acc0)
-        acc1s.append(acc1)
+        run = _SeedRun.build(inputs, seed=seed, folds=folds)
+        n_eval = int(run.evaluated.sum())
+        acc0s.append(run.acc0)
+        acc1s.append(run.acc1)
         options = StrategyOptions(
             seed=seed, ppm_candidates=ppm_candidates, simulated_candidates=simulated_candidates
         )
         if seed == 0 and any(STRATEGIES[s].name.startswith("hyper") for s in strategies):
-            spearman = ppm_cross_validated_spearman(
-                extend_bins(problem.bins[evaluated], problem.n_tags),
-                problem.n_tags,
-                hr,
-                lr,
-                n_candidates=simulated_candidates,
-                folds=folds,
-                seed=seed,
-            )
+            spearman = run.ppm_spearman(n_candidates=simulated_candidates, folds=folds)
         for name in strategies:
-            strategy = STRATEGIES[name]
-            scores = strategy.scores(problem, evaluated, options) if strategy.score else None
-            for budget in budgets:
-                k = round(budget * n_eval)
-                if scores is not None:
-                    human = top_k(scores, evaluated, k, seed)
-                else:
-                    human = strategy.route(problem, evaluated, k, options).human
-                human_e = human[evaluated]
-                acc = label_accuracy(human_e, hr, lr)
-                rows.append(
-                    {
-                        "strategy": name,
-                        "budget": float(budget),
-                        "human_fraction": float(human_e.mean()),
-                        "label_accuracy": acc,
-                        "routing_efficiency": routing_efficiency(acc, acc0, acc1),
-                        "rm_accuracy": rm_accuracy(human, problem, seed) if rm_accuracy else None,
-                        "seed": seed,
-                    }
-                )
+            rows += run.rows(name, budgets, options, rm_accuracy)
     return Evaluation(
         rows=rows,
         n=n_eval,
@@ -126,6 +90,74 @@ def evaluate(
         acc1=float(np.mean(acc1s)),
         ppm_spearman=spearman,
     )
+
+
+@dataclass
+class _SeedRun:
+    """One seed of the protocol: the problem with its bought labels and gold drawn, and the
+    all-LM and all-human accuracies on the evaluated comparisons."""
+
+    problem: RoutingProblem
+    seed: int
+    evaluated: np.ndarray  # bool: has a binary gold
+    human_right: np.ndarray  # on the evaluated comparisons
+    lm_right: np.ndarray
+    acc0: float
+    acc1: float
+
+    @classmethod
+    def build(cls, inputs: RoutingInputs, *, seed: int, folds: int) -> "_SeedRun":
+        problem = problem_build(inputs, seed=seed, folds=folds)
+        t = problem.targets
+        evaluated = t.labelled
+        if not evaluated.sum():
+            raise ValueError(
+                "no comparison has both a human gold (a consensus that is not a tie) and can be "
+                "scored: nothing to evaluate"
+            )
+        hr, lr = t.human_right[evaluated], t.lm_right[evaluated]
+        return cls(problem, seed, evaluated, hr, lr, float(lr.mean()), float(hr.mean()))
+
+    def ppm_spearman(self, *, n_candidates: int, folds: int) -> dict[str, float]:
+        """The PPM's cross-validated Spearman on its candidates (routing.ppm)."""
+        problem = self.problem
+        return ppm_cross_validated_spearman(
+            extend_bins(problem.bins[self.evaluated], problem.n_tags),
+            problem.n_tags,
+            self.human_right,
+            self.lm_right,
+            n_candidates=n_candidates,
+            folds=folds,
+            seed=self.seed,
+        )
+
+    def rows(self, name: str, budgets: list[float], options, rm_accuracy) -> list[dict]:
+        """One row per budget for the strategy: a ranking strategy scores once, routes top-k."""
+        problem, evaluated, seed = self.problem, self.evaluated, self.seed
+        strategy = STRATEGIES[name]
+        scores = strategy.scores(problem, evaluated, options) if strategy.score else None
+        n_eval = int(evaluated.sum())
+        rows = []
+        for budget in budgets:
+            k = round(budget * n_eval)
+            if scores is not None:
+                human = top_k(scores, evaluated, k, seed)
+            else:
+                human = strategy.route(problem, evaluated, k, options).human
+            human_e = human[evaluated]
+            acc = label_accuracy(human_e, self.human_right, self.lm_right)
+            rows.append(
+                {
+                    "strategy": name,
+                    "budget": float(budget),
+                    "human_fraction": float(human_e.mean()),
+                    "label_accuracy": acc,
+                    "routing_efficiency": routing_efficiency(acc, self.acc0, self.acc1),
+                    "rm_accuracy": rm_accuracy(human, problem, seed) if rm_accuracy else None,
+                    "seed": seed,
+                }
+            )
+        return rows
 
 
 def summary_table(rows: list[dict]) -> list[dict]:
