@@ -115,38 +115,10 @@ def features_compute(*, project: Project, recompute: bool = False) -> FeaturesCo
             .order_by("id")
             .values_list("id", "prompt", "response_a", "response_b", "metadata")
         )
-        stored = {} if recompute else _stored_values([row[0] for row in chunk])
-        missing = [row for row in chunk if row[0] not in stored]
-        if missing:
-            fresh = features_for_texts([(p, a, b) for _, p, a, b, _ in missing])
-            stored.update(zip((row[0] for row in missing), fresh, strict=True))
-        tags = [metadata_tags(metadata) for *_, metadata in chunk]
-        if backend is not None:
-            answers = backend.answers([prompt for _, prompt, *_ in chunk])
-            for row_tags, row_answers in zip(tags, answers, strict=True):
-                for name, value in row_answers.items():
-                    row_tags.append(f"{name}={value}")
-                    if value == UNKNOWN:
-                        result.unknown[name] = result.unknown.get(name, 0) + 1
-        now = timezone.now()
-        rows = [
-            ComparisonFeatures(
-                comparison_id=pk,
-                version=version,
-                values=stored[pk],
-                tags=row_tags,
-                computed_at=now,
-            )
-            for (pk, *_), row_tags in zip(chunk, tags, strict=True)
-        ]
-        with transaction.atomic():
-            ComparisonFeatures.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["comparison", "version"],
-                update_fields=["values", "tags", "computed_at"],
-            )
-        result.computed += len(rows)
+        values = _chunk_values(chunk, recompute=recompute)
+        tags = _chunk_tags(chunk, backend, result.unknown)
+        _rows_store(chunk, values, tags, version)
+        result.computed += len(chunk)
         logger.info(
             "routing features %s: %s/%s comparisons of %s",
             version,
@@ -157,3 +129,52 @@ def features_compute(*, project: Project, recompute: bool = False) -> FeaturesCo
     if result.unknown:
         logger.warning("tagger %s: unknown answers per dimension %s", result.tagger, result.unknown)
     return result
+
+
+def _chunk_values(chunk: list[tuple], *, recompute: bool) -> dict[int, dict]:
+    """comparison id -> text feature values: the stored ones reused, the missing computed."""
+    stored = {} if recompute else _stored_values([row[0] for row in chunk])
+    missing = [row for row in chunk if row[0] not in stored]
+    if missing:
+        fresh = features_for_texts([(p, a, b) for _, p, a, b, _ in missing])
+        stored.update(zip((row[0] for row in missing), fresh, strict=True))
+    return stored
+
+
+def _chunk_tags(chunk: list[tuple], backend, unknown: dict[str, int]) -> list[list[str]]:
+    """Each comparison's metadata tags, then its tagger answers as "dimension=value" (the
+    answers the tagger could not give counted in `unknown`)."""
+    tags = [metadata_tags(metadata) for *_, metadata in chunk]
+    if backend is None:
+        return tags
+    answers = backend.answers([prompt for _, prompt, *_ in chunk])
+    for row_tags, row_answers in zip(tags, answers, strict=True):
+        for name, value in row_answers.items():
+            row_tags.append(f"{name}={value}")
+            if value == UNKNOWN:
+                unknown[name] = unknown.get(name, 0) + 1
+    return tags
+
+
+def _rows_store(
+    chunk: list[tuple], values: dict[int, dict], tags: list[list[str]], version: str
+) -> None:
+    """Upsert the chunk's rows on (comparison, version), in one transaction."""
+    now = timezone.now()
+    rows = [
+        ComparisonFeatures(
+            comparison_id=pk,
+            version=version,
+            values=values[pk],
+            tags=row_tags,
+            computed_at=now,
+        )
+        for (pk, *_), row_tags in zip(chunk, tags, strict=True)
+    ]
+    with transaction.atomic():
+        ComparisonFeatures.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["comparison", "version"],
+            update_fields=["values", "tags", "computed_at"],
+        )
