@@ -28,10 +28,10 @@ def parse_budgets(text: str) -> list[float]:
 
 class Command(BaseCommand):
     help = (
-        "Evaluate routing strategies (DESIGN.md section 4): buy one human label per comparison, "
-        "score against the consensus of the others (or the single gold label), report label "
-        "accuracy and routing efficiency RE(b) per budget and seed. Writes DIR/results.json and "
-        "DIR/routing.png and prints a table."
+        "Evaluate routing strategies (the protocol of docs/architecture.md, 'Evaluating a "
+        "router'): buy one human label per comparison, score against the consensus of the "
+        "others (or the single gold label), report label accuracy and routing efficiency RE(b) "
+        "per budget and seed. Writes DIR/results.json and DIR/routing.png and prints a table."
     )
 
     def add_arguments(self, parser):
@@ -62,17 +62,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            project = Project.objects.get(slug=options["project"])
-        except Project.DoesNotExist:
-            raise CommandError(f"no project {options['project']!r}") from None
-        strategies = [s.strip() for s in options["strategies"].split(",") if s.strip()]
-        unknown = [s for s in strategies if s not in STRATEGIES]
-        if unknown or not strategies:
-            raise CommandError(
-                f"--strategies: unknown {', '.join(unknown) or '(none given)'}; "
-                f"known: {', '.join(STRATEGIES)}"
-            )
+        project = _project(options["project"])
+        strategies = _strategies(options["strategies"])
         budgets = parse_budgets(options["budgets"])
         if options["seeds"] < 1 or options["folds"] < 2:
             raise CommandError("--seeds must be at least 1 and --folds at least 2")
@@ -85,14 +76,7 @@ class Command(BaseCommand):
                 "(run `manage.py route --features-only` first); their text features count as "
                 "missing"
             )
-        rm_accuracy = None
-        if options["train_rm"]:
-            from routing.reward_eval import rm_accuracy_function
-
-            texts = comparison_texts(data.ids.tolist())
-            rm_accuracy = rm_accuracy_function(
-                texts, epochs=options["rm_epochs"], lr=options["rm_lr"]
-            )
+        rm_accuracy = _rm_accuracy(options, data.ids)
         started = time.perf_counter()
         try:
             result = evaluate(
@@ -116,9 +100,13 @@ class Command(BaseCommand):
             output / "routing.png",
             title=f"{project.slug}: primary judge {data.primary_judge}, n={result.n}",
         )
+        self._summary_write(project, data.primary_judge, result, table, options, started)
+        self.stdout.write(f"wrote {output / 'results.json'} and {output / 'routing.png'}")
+
+    def _summary_write(self, project, primary_judge, result, table, options, started) -> None:
         self.stdout.write(
             f"project {project.slug}: {result.n} comparisons with a binary gold, primary judge "
-            f"{data.primary_judge}; all-LM accuracy {result.acc0:.3f}, all-human "
+            f"{primary_judge}; all-LM accuracy {result.acc0:.3f}, all-human "
             f"{result.acc1:.3f}; {options['seeds']} seeds, {time.perf_counter() - started:.1f} s"
         )
         self.stdout.write("RE(b) = (acc(b) - acc(0)) / (acc(1) - acc(0))")
@@ -129,4 +117,32 @@ class Command(BaseCommand):
                 + ", ".join(f"{k} {v:.3f}" for k, v in result.ppm_spearman.items())
                 + " (paper, Table 2: quadratic 0.61, linear 0.41)"
             )
-        self.stdout.write(f"wrote {output / 'results.json'} and {output / 'routing.png'}")
+
+
+def _project(slug: str) -> Project:
+    try:
+        return Project.objects.get(slug=slug)
+    except Project.DoesNotExist:
+        raise CommandError(f"no project {slug!r}") from None
+
+
+def _strategies(text: str) -> list[str]:
+    strategies = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise CommandError(
+            f"--strategies: unknown {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(STRATEGIES)}"
+        )
+    return strategies
+
+
+def _rm_accuracy(options, ids):
+    """With --train-rm: the function that trains and measures a reward model per routed label
+    set (routing.reward_eval); else None."""
+    if not options["train_rm"]:
+        return None
+    from routing.reward_eval import rm_accuracy_function
+
+    texts = comparison_texts(ids.tolist())
+    return rm_accuracy_function(texts, epochs=options["rm_epochs"], lr=options["rm_lr"])

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.models import Project
 from routing.features import features_compute
+from routing.models import RoutingRun
 from routing.services import Budget, RoutingError, routing_run_create
 from routing.strategies import STRATEGIES
 
@@ -42,32 +43,11 @@ class Command(BaseCommand):
         except Project.DoesNotExist:
             raise CommandError(f"no project {options['project']!r}") from None
         if options["features_only"]:
-            if options["background"]:
-                from routing.tasks import features_compute_task
-
-                result = features_compute_task.delay(project.pk, options["recompute_features"])
-                self.stdout.write(orjson.dumps({"task": result.id, "status": "queued"}).decode())
-                return
-            done = features_compute(project=project, recompute=options["recompute_features"])
-            self.stdout.write(
-                orjson.dumps(
-                    {
-                        "features_computed": done.computed,
-                        "feature_version": done.version,
-                        "tagger": done.tagger or None,
-                        "unknown_tags": done.unknown,
-                    }
-                ).decode()
-            )
+            self._features_only(project, options)
             return
         if not options["strategy"]:
             raise CommandError("--strategy is required (or --features-only)")
-        budget = None
-        if options["budget"] is not None:
-            try:
-                budget = Budget.parse(options["budget"])
-            except RoutingError as exc:
-                raise CommandError(f"--budget: {exc}") from None
+        budget = _budget(options["budget"])
         if STRATEGIES[options["strategy"]].learns:
             done = features_compute(project=project, recompute=options["recompute_features"])
             if done.computed:
@@ -82,19 +62,47 @@ class Command(BaseCommand):
             )
         except RoutingError as exc:
             raise CommandError(str(exc)) from None
+        self.stdout.write(orjson.dumps({"run": run.pk, **_run_figures(run)}).decode())
+
+    def _features_only(self, project: Project, options) -> None:
+        """Compute the missing features (queued on a worker with --background)."""
+        if options["background"]:
+            from routing.tasks import features_compute_task
+
+            result = features_compute_task.delay(project.pk, options["recompute_features"])
+            self.stdout.write(orjson.dumps({"task": result.id, "status": "queued"}).decode())
+            return
+        done = features_compute(project=project, recompute=options["recompute_features"])
         self.stdout.write(
             orjson.dumps(
                 {
-                    "run": run.pk,
-                    "strategy": run.strategy,
-                    "strategy_version": run.strategy_version,
-                    "budget": run.budget,
-                    "total": run.total,
-                    "human": run.human,
-                    "lm": run.lm,
-                    "kept_human": run.kept_human,
-                    "human_label_cost": run.human_label_cost,
-                    "expected_label_accuracy": run.expected_label_accuracy,
+                    "features_computed": done.computed,
+                    "feature_version": done.version,
+                    "tagger": done.tagger or None,
+                    "unknown_tags": done.unknown,
                 }
             ).decode()
         )
+
+
+def _budget(text: str | None) -> Budget | None:
+    if text is None:
+        return None
+    try:
+        return Budget.parse(text)
+    except RoutingError as exc:
+        raise CommandError(f"--budget: {exc}") from None
+
+
+def _run_figures(run: RoutingRun) -> dict:
+    return {
+        "strategy": run.strategy,
+        "strategy_version": run.strategy_version,
+        "budget": run.budget,
+        "total": run.total,
+        "human": run.human,
+        "lm": run.lm,
+        "kept_human": run.kept_human,
+        "human_label_cost": run.human_label_cost,
+        "expected_label_accuracy": run.expected_label_accuracy,
+    }
