@@ -1,4 +1,5 @@
-"""The performance prediction model (PPM) of HyPER (DESIGN.md section 4). Pure numpy/scikit-learn.
+"""The performance prediction model (PPM) of HyPER (docs/architecture.md, "Routing"). Pure
+numpy/scikit-learn.
 
 A candidate routing is described by how many human-routed comparisons carry each tag (counted
 per comparison of the routed set, so that a PPM fitted on one set applies to a set of another

@@ -2,8 +2,9 @@
 and, where humans labelled, the learning targets. Pure numpy; no ORM.
 
 `selectors.routing_inputs` reads a project into `RoutingInputs`; `problem_build` turns that into
-a `RoutingProblem` that the strategies (routing/strategies.py) work on. The benchmark builds the
-same inputs synthetically, so that routing a million comparisons is measured without a database.
+a `RoutingProblem` that the strategies (routing/strategies.py) work on. The benchmark
+(bench/routing.py) resamples such inputs, so that routing at scale is measured without a
+database.
 """
 
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ TEXT_COLUMNS = (
 RANKED_LENGTHS = ("len_diff", "len_prompt", "len_shorter", "len_longer")
 
 # The paper's three bins: [0, .33], (.33, .67], (.67, 1]. One function for every caller: the
-# reference code had inclusive edges in one script and exclusive in another (DESIGN.md s. 4).
+# reference code had inclusive edges in one script and exclusive in another
+# (docs/architecture.md, "Routing").
 BIN_EDGES = (0.33, 0.67)
 
 
@@ -81,8 +83,9 @@ class RoutingInputs:
 
 @dataclass
 class Targets:
-    """Per comparison, under the evaluation protocol (DESIGN.md section 4): one human label is
-    "bought", the gold is the consensus of the others (or the single label), ties at random."""
+    """Per comparison, under the evaluation protocol (docs/architecture.md, "Evaluating a
+    router"): one human label is "bought", the gold is the consensus of the others (or the
+    single label), ties at random."""
 
     labelled: np.ndarray  # bool: has a gold to learn from / score against
     human_right: np.ndarray  # 1 / 0 whether the bought human label matches gold (NaN: none)

@@ -127,8 +127,8 @@ def _classifier(seed: int, n_train: int):
     # Small and regularised: a project may have only a few hundred labelled comparisons (or a
     # few dozen: then leaves may be small, or no split would be allowed at all).
     return HistGradientBoostingClassifier(
-        # 50 trees at rate 0.15 route LLMBar as well as 150 at 0.05 (RE(0.25) 0.453 vs 0.452
-        # over 5 seeds) and predict a million comparisons three times faster.
+        # 50 trees at rate 0.15 route LLMBar as well as 150 at 0.05 and predict faster (the
+        # figures: bench/README.md, "Routing").
         max_depth=3,
         learning_rate=0.15,
         max_iter=50,
@@ -287,8 +287,8 @@ class Strategy:
 
 def _threads(options):
     """Limit BLAS/OpenMP threads: the models here are small, and spinning OpenMP threads on
-    cores that the web, the workers and the database also use made fits ~10x slower than one
-    thread (measured on the 2-core development machine)."""
+    cores that the web, the workers and the database also use made fits far slower than one
+    thread (bench/README.md, "Routing")."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(options.threads)

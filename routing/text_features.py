@@ -48,7 +48,7 @@ def entity_iou(a: str, b: str) -> float | None:
     """Intersection over union of the entity sets of A and B; None when neither has any.
 
     The union is |A| + |B| - |A & B| (the reference code used |B| + |B| - |A & B|, a bug
-    named in DESIGN.md section 4)."""
+    named in docs/architecture.md, "Routing")."""
     ea, eb = entities(a), entities(b)
     inter = len(ea & eb)
     union = len(ea) + len(eb) - inter

@@ -2,7 +2,8 @@
 
 The database encodes every label column into a small integer code (CASE expressions, DENSE_RANK
 for annotator and judge names), and the rows come straight from the cursor into one float array
-(no model instances, no per-value converters), so a million labels load in seconds.
+(no model instances, no per-value converters): the load phase of bench/analytics.py (figures in
+bench/README.md, "Analytics").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each comparison has an unknown true class (A, B or tie) drawn from a class prior
 labels with their own confusion matrix P(label | true class). EM alternates the posterior over
 each comparison's true class (E) and the prior and confusion matrices (M), starting from the
 vote shares (Dawid & Skene 1979). Both steps are a handful of `np.bincount` calls over the label
-arrays, so 300,000 labels take milliseconds per iteration.
+arrays (timed in bench/analytics.py; figures in bench/README.md, "Analytics").
 
 Written here rather than taken from crowd-kit (its DawidSkene is the reference the tests compare
 with): crowd-kit works through pandas DataFrames and declares transformers as a dependency,
