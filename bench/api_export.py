@@ -2,7 +2,7 @@
 
 Generates N synthetic comparisons (3 human + 2 LM labels each, as bench/import_export.py) and loads
 them with `import_comparisons` from a pipe, creates an API token, starts gunicorn on a free
-loopback port with production settings, downloads `export.jsonl?kind=trl` and `?kind=full` with
+loopback port with production settings, downloads `export.jsonl?format=trl` and `?format=full` with
 httpx (streamed, counting rows as they arrive) and samples the RSS of the whole gunicorn process
 tree (master and workers) every 50 ms.
 
@@ -162,7 +162,7 @@ class TreeRss:
         self._thread.join()
 
 
-def _download(base: str, token: str, kind: str) -> tuple[int, int, float]:
+def _download(base: str, token: str, fmt: str) -> tuple[int, int, float]:
     """(rows, bytes, seconds) of one streamed export, read chunk by chunk."""
     import httpx
 
@@ -173,29 +173,29 @@ def _download(base: str, token: str, kind: str) -> tuple[int, int, float]:
         client.stream(
             "GET",
             f"{base}/api/v1/projects/bench/export.jsonl",
-            params={"kind": kind},
+            params={"format": fmt},
             headers={"Authorization": f"Bearer {token}"},
         ) as response,
     ):
         if response.status_code != 200:
             response.read()
-            raise SystemExit(f"export {kind}: HTTP {response.status_code}: {response.text[:500]}")
+            raise SystemExit(f"export {fmt}: HTTP {response.status_code}: {response.text[:500]}")
         for chunk in response.iter_raw(1 << 16):
             rows += chunk.count(b"\n")
             size += len(chunk)
     return rows, size, time.perf_counter() - started
 
 
-def _command_export(kind: str, env: dict) -> tuple[int, float]:
+def _command_export(fmt: str, env: dict) -> tuple[int, float]:
     """The same export by `export_dataset` to a file, in the same run: (rows, seconds). It tells
     what HTTP adds, and how busy the machine was, beside the download figures."""
     import re
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        out = Path(tmp) / f"{kind}.jsonl"
+        out = Path(tmp) / f"{fmt}.jsonl"
         result = _manage(
-            ["export_dataset", "--project", "bench", "--format", kind, "--output", str(out)], env
+            ["export_dataset", "--project", "bench", "--format", fmt, "--output", str(out)], env
         )
         with out.open("rb") as stream:
             rows = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
@@ -301,19 +301,19 @@ def main() -> None:
         with TreeRss(gunicorn.pid) as rss:
             idle_mb = rss.root.memory_info().rss / 2**20
             total_started = time.perf_counter()
-            for kind in ("trl", "full"):
+            for fmt in ("trl", "full"):
                 rss.reset()
-                rows, size, seconds = _download(base, token, kind)
+                rows, size, seconds = _download(base, token, fmt)
                 time.sleep(0.1)  # one more sample after the last byte
-                results[f"{kind}_rows"] = rows
-                results[f"{kind}_seconds"] = round(seconds, 2)
-                results[f"{kind}_rows_per_s"] = round(rows / seconds, 1)
-                results[f"{kind}_comparisons_per_s"] = round(args.n / seconds, 1)
-                results[f"{kind}_mb"] = round(size / 2**20, 1)
-                results[f"{kind}_server_peak_rss_mb"] = round(rss.peak_total / 2**20, 1)
+                results[f"{fmt}_rows"] = rows
+                results[f"{fmt}_seconds"] = round(seconds, 2)
+                results[f"{fmt}_rows_per_s"] = round(rows / seconds, 1)
+                results[f"{fmt}_comparisons_per_s"] = round(args.n / seconds, 1)
+                results[f"{fmt}_mb"] = round(size / 2**20, 1)
+                results[f"{fmt}_server_peak_rss_mb"] = round(rss.peak_total / 2**20, 1)
                 peak, single = rss.peak_total / 2**20, rss.peak_single / 2**20
                 print(
-                    f"{kind:<4} {rows:>9} rows  {size / 2**20:8.1f} MB  {seconds:7.1f} s  "
+                    f"{fmt:<4} {rows:>9} rows  {size / 2**20:8.1f} MB  {seconds:7.1f} s  "
                     f"{rows / seconds:9.0f} rows/s  server peak RSS {peak:6.1f} MB"
                     f" (largest process {single:.1f} MB)"
                 )
@@ -323,13 +323,13 @@ def main() -> None:
         gunicorn.wait(timeout=30)
 
     if not args.no_command_baseline:
-        for kind in ("trl", "full"):
-            rows, seconds = _command_export(kind, env)
-            results[f"command_{kind}_rows_per_s"] = round(rows / seconds, 1)
-            results[f"http_vs_command_{kind}"] = round(
-                results[f"{kind}_rows_per_s"] / results[f"command_{kind}_rows_per_s"], 3
+        for fmt in ("trl", "full"):
+            rows, seconds = _command_export(fmt, env)
+            results[f"command_{fmt}_rows_per_s"] = round(rows / seconds, 1)
+            results[f"http_vs_command_{fmt}"] = round(
+                results[f"{fmt}_rows_per_s"] / results[f"command_{fmt}_rows_per_s"], 3
             )
-            print(f"export_dataset {kind:<4} (same data, to a file): {rows / seconds:9.0f} rows/s")
+            print(f"export_dataset {fmt:<4} (same data, to a file): {rows / seconds:9.0f} rows/s")
     results["load_average_1m"] = round(os.getloadavg()[0], 2)
     results["total_seconds"] = round(total, 2)
     results["server_peak_rss_mb"] = max(

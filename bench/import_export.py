@@ -176,20 +176,18 @@ def main() -> None:
         results["import_peak_rss_mb"] = round(rss, 1)
         print(f"import      {seconds:8.1f} s  {args.n / seconds:10.0f} rows/s  {rss:7.1f} MB")
 
-        for kind in ("full", "trl"):
-            out = Path(tmp) / f"export-{kind}.jsonl"
+        for fmt in ("full", "trl"):
+            out = Path(tmp) / f"export-{fmt}.jsonl"
             seconds, rss = _run(
-                ["export_dataset", "--project", "bench", "--format", kind, "--output", str(out)],
+                ["export_dataset", "--project", "bench", "--format", fmt, "--output", str(out)],
                 env,
             )
             with out.open("rb") as stream:
                 rows = sum(1 for _ in stream)
-            results[f"export_{kind}_rows"] = rows
-            results[f"export_{kind}_rows_per_s"] = round(rows / seconds, 1)
-            results[f"export_{kind}_peak_rss_mb"] = round(rss, 1)
-            print(
-                f"export {kind:<4} {seconds:8.1f} s  {rows / seconds:10.0f} rows/s  {rss:7.1f} MB"
-            )
+            results[f"export_{fmt}_rows"] = rows
+            results[f"export_{fmt}_rows_per_s"] = round(rows / seconds, 1)
+            results[f"export_{fmt}_peak_rss_mb"] = round(rss, 1)
+            print(f"export {fmt:<4} {seconds:8.1f} s  {rows / seconds:10.0f} rows/s  {rss:7.1f} MB")
             out.unlink()
 
         baseline_source = Path(tmp) / "baseline.jsonl"

@@ -119,11 +119,11 @@ def dataset_card_markdown(*, project: Project) -> str:
         "",
         "## Files",
         "",
-        "- `export.jsonl?kind=trl`: `prompt`, `chosen`, `rejected`, `external_id`, "
+        "- `export.jsonl?format=trl`: `prompt`, `chosen`, `rejected`, `external_id`, "
         "`label_source` (human / lm), `strength`, `agreement` for every comparison with a final "
         "label: the majority of its human labels (tied votes and Tie majorities are left out), "
         "else the primary judge's latest label (ties left out).",
-        "- `export.jsonl?kind=full`: every comparison with every human and LM label.",
+        "- `export.jsonl?format=full`: every comparison with every human and LM label.",
         "",
         'Load with `datasets.load_dataset("json", data_files="export.jsonl")`.',
         "",

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from annotator.api.project_settings import SectionField, project_settings_sections
 from annotator.api.services import PROJECT_EDITABLE
-from annotator.dataio.exporter import EXPORT_KINDS
+from annotator.dataio.export import EXPORT_FORMATS
 from annotator.dataio.formats import FORMATS
 from annotator.dataio.jobs import import_job_progress
 from annotator.labels import ASPECTS, label_format
@@ -253,8 +253,33 @@ class AnalyticsSerializer(serializers.ModelSerializer):
         return cached.report_version != cached.labels_version
 
 
+EXPORT_KIND_ALIAS_HELP = (
+    "Deprecated: the old name of `format`, accepted for one more release. Giving both with "
+    "different values is an error (400)."
+)
+
+
 class ExportParamsSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=EXPORT_KINDS, default="full")
+    """`format`, or `kind`, its deprecated old name, accepted for one more release."""
+
+    format = serializers.ChoiceField(
+        choices=EXPORT_FORMATS,
+        required=False,
+        help_text="full: every comparison with every label (default); trl: prompt / chosen / "
+        "rejected pairs of the comparisons with a final label.",
+    )
+    kind = serializers.ChoiceField(
+        choices=EXPORT_FORMATS,
+        required=False,
+        help_text=EXPORT_KIND_ALIAS_HELP,
+    )
+
+    def validate(self, data: dict) -> dict:
+        chosen, alias = data.get("format"), data.get("kind")
+        if chosen and alias and chosen != alias:
+            problem = f"format={chosen!r} and kind={alias!r} disagree: give only `format`."
+            raise serializers.ValidationError({"format": [problem], "kind": [problem]})
+        return {"format": chosen or alias or "full"}
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -11,7 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser, MultiPartParser
@@ -30,7 +30,7 @@ from annotator.api.dataset_card import dataset_card_markdown
 from annotator.api.filters import COMPARISON_FILTER_PARAMETERS, ComparisonFilter
 from annotator.api.project_settings import projects_with_settings
 from annotator.api.services import project_create_with_admin, project_settings_update
-from annotator.dataio.exporter import dataset_export_lines
+from annotator.dataio.export import EXPORT_FORMATS, dataset_export_lines
 from annotator.dataio.formats import ReadOptions
 from annotator.dataio.importer import comparisons_import
 from annotator.dataio.jobs import READ_ERRORS, import_job_create
@@ -308,7 +308,16 @@ class ProjectExport(APIView):
     renderer_classes = [JSONRenderer, JSONLinesRenderer]
 
     @extend_schema(
-        parameters=[s.ExportParamsSerializer, *COMPARISON_FILTER_PARAMETERS],
+        parameters=[
+            s.ExportParamsSerializer,
+            OpenApiParameter(
+                "kind",
+                enum=EXPORT_FORMATS,
+                deprecated=True,
+                description=s.EXPORT_KIND_ALIAS_HELP,
+            ),
+            *COMPARISON_FILTER_PARAMETERS,
+        ],
         responses={
             (200, "application/x-ndjson"): OpenApiResponse(
                 OpenApiTypes.STR, description="JSON Lines, streamed"
@@ -317,18 +326,19 @@ class ProjectExport(APIView):
         },
     )
     def get(self, request, slug: str):
-        """Stream the dataset as JSON Lines (`kind=trl`: prompt/chosen/rejected; `kind=full`:
-        every label), with the comparison filters. Memory stays flat at any size."""
+        """Stream the dataset as JSON Lines (`format=trl`: prompt/chosen/rejected;
+        `format=full`: every label), with the comparison filters. Memory stays flat at any
+        size."""
         project, role = project_access(request, slug, EXPORT)
         params = s.ExportParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        kind = params.validated_data["kind"]
+        export_format = params.validated_data["format"]
         comparisons = _comparisons_filtered(request, project, role)
         response = StreamingHttpResponse(
-            dataset_export_lines(project=project, kind=kind, comparisons=comparisons),
+            dataset_export_lines(project=project, format=export_format, comparisons=comparisons),
             content_type="application/x-ndjson",
         )
-        filename = f"{project.slug}-{kind}-{date.today().isoformat()}.jsonl"
+        filename = f"{project.slug}-{export_format}-{date.today().isoformat()}.jsonl"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Accel-Buffering"] = "no"  # proxies: pass rows on as they come
         return response

@@ -4,7 +4,8 @@ import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
-from annotator.dataio.exporter import dataset_export_lines, human_majority
+from annotator.dataio.export import dataset_export_lines
+from annotator.final_labels import human_majority
 from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
 from tests.annotator.test_importer import RICH, native
@@ -214,7 +215,7 @@ def test_export_batches_never_leak_another_projects_labels(project, other_projec
         for target in (project, other_project):
             _comparison(target, f"{target.slug}-{i}", humans=[("A", "clearly")], lms=[("j", "B")])
 
-    chunks = list(dataset_export_lines(project=project, kind="full", batch_size=2))
+    chunks = list(dataset_export_lines(project=project, format="full", batch_size=2))
 
     assert len(chunks) == 4
     rows = [orjson.loads(line) for chunk in chunks for line in chunk.splitlines()]
@@ -250,11 +251,11 @@ def test_outside_a_transaction_reader_threads_give_the_same_export(write_lines, 
         comparisons_import(project=project, stream=stream, source_name="x")
 
     assert not connection.in_atomic_block
-    threaded = b"".join(dataset_export_lines(project=project, kind="full", batch_size=4))
-    threaded_trl = b"".join(dataset_export_lines(project=project, kind="trl", batch_size=4))
+    threaded = b"".join(dataset_export_lines(project=project, format="full", batch_size=4))
+    threaded_trl = b"".join(dataset_export_lines(project=project, format="trl", batch_size=4))
     with transaction.atomic():
-        inline = b"".join(dataset_export_lines(project=project, kind="full", batch_size=4))
-        inline_trl = b"".join(dataset_export_lines(project=project, kind="trl", batch_size=4))
+        inline = b"".join(dataset_export_lines(project=project, format="full", batch_size=4))
+        inline_trl = b"".join(dataset_export_lines(project=project, format="trl", batch_size=4))
 
     assert threaded == inline
     assert threaded_trl == inline_trl
@@ -348,17 +349,17 @@ def _awkward_project(project):
 
 
 def _three_query_trl(monkeypatch, project, **options) -> bytes:
-    from annotator.dataio import exporter
+    from annotator.dataio.export import trl
 
     with monkeypatch.context() as patch:
-        patch.setattr(exporter, "_trl_in_one_query", lambda: False)
-        return b"".join(dataset_export_lines(project=project, kind="trl", **options))
+        patch.setattr(trl, "one_query_per_batch", lambda: False)
+        return b"".join(dataset_export_lines(project=project, format="trl", **options))
 
 
 def test_full_export_writes_every_stored_value_exactly(project):
     _awkward_project(project)
 
-    written = b"".join(dataset_export_lines(project=project, kind="full", batch_size=2))
+    written = b"".join(dataset_export_lines(project=project, format="full", batch_size=2))
 
     odd, plain, unlabelled = _lines(written)
     comparison = Comparison.objects.get(external_id=odd["external_id"])
@@ -416,13 +417,13 @@ def test_trl_export_read_in_one_query_on_postgresql_has_the_portable_bytes(proje
     )
     _comparison(project, "lm-tie", lms=[("main", "tie")])
 
-    read = b"".join(dataset_export_lines(project=project, kind="trl", batch_size=7))
+    read = b"".join(dataset_export_lines(project=project, format="trl", batch_size=7))
 
     assert read == _three_query_trl(monkeypatch, project, batch_size=7)
-    from annotator.dataio import exporter
+    from annotator.dataio.export import trl
 
-    monkeypatch.setattr(exporter, "_MAJORITIES_KEPT", 2)  # forgetting majorities changes nothing
-    assert b"".join(dataset_export_lines(project=project, kind="trl", batch_size=7)) == read
+    monkeypatch.setattr(trl, "_VOTE_TEXTS_KEPT", 2)  # forgetting final labels changes nothing
+    assert b"".join(dataset_export_lines(project=project, format="trl", batch_size=7)) == read
     rows = {r["external_id"]: r for r in _lines(read)}
     assert len(rows) == 21 and "lm-tie" not in rows and "c1" not in rows and "c5" in rows
     assert (rows["newer-version"]["chosen"], rows["newer-version"]["strength"]) == (
@@ -433,7 +434,7 @@ def test_trl_export_read_in_one_query_on_postgresql_has_the_portable_bytes(proje
 
 
 def test_full_export_with_confidence_adds_the_posteriors_and_filters(project, monkeypatch):
-    from annotator.dataio import exporter
+    from annotator.dataio.export.confidence import ExportConfidence
 
     _awkward_project(project)
     ids = list(
@@ -446,12 +447,12 @@ def test_full_export_with_confidence_adds_the_posteriors_and_filters(project, mo
             return [posteriors.get(pk, [float("nan")] * 3) for pk in wanted]
 
     monkeypatch.setattr(
-        exporter._Confidence,
+        ExportConfidence,
         "load",
         classmethod(lambda cls, project, wanted, minimum: cls(Posteriors(), minimum)),
     )
     written = b"".join(
-        dataset_export_lines(project=project, kind="full", with_confidence=True, batch_size=2)
+        dataset_export_lines(project=project, format="full", with_confidence=True, batch_size=2)
     )
     rows = _lines(written)
     assert [(r["posterior"], r["label_confidence"]) for r in rows] == [
@@ -460,20 +461,20 @@ def test_full_export_with_confidence_adds_the_posteriors_and_filters(project, mo
         (None, None),
     ]
     assert list(rows[1])[-4:] == ["human_labels", "lm_labels", "posterior", "label_confidence"]
-    plain = b"".join(dataset_export_lines(project=project, kind="full")).splitlines()
+    plain = b"".join(dataset_export_lines(project=project, format="full")).splitlines()
     assert [
         line[: len(p) - 1] + b"}" for line, p in zip(written.splitlines(), plain, strict=True)
     ] == plain
-    kept = b"".join(dataset_export_lines(project=project, kind="full", min_confidence=0.6))
+    kept = b"".join(dataset_export_lines(project=project, format="full", min_confidence=0.6))
     assert [r["external_id"] for r in _lines(kept)] == ["plain"]
 
 
 def _python_full(monkeypatch, project, **options) -> bytes:
-    from annotator.dataio import exporter
+    from annotator.dataio import export
 
     with monkeypatch.context() as patch:
-        patch.setattr(exporter, "_full_in_sql", lambda: False)
-        return b"".join(dataset_export_lines(project=project, kind="full", **options))
+        patch.setattr(export, "database_writes_json", lambda: False)
+        return b"".join(dataset_export_lines(project=project, format="full", **options))
 
 
 def test_full_export_written_by_postgresql_has_the_bytes_python_writes(project, monkeypatch):
@@ -493,7 +494,7 @@ def test_full_export_written_by_postgresql_has_the_bytes_python_writes(project, 
         {"batch_size": 1000},
         {"batch_size": 3, "comparisons": narrowed},
     ]:
-        written = b"".join(dataset_export_lines(project=project, kind="full", **options))
+        written = b"".join(dataset_export_lines(project=project, format="full", **options))
         assert written == _python_full(monkeypatch, project, **options), options
     assert len(_lines(written)) == 6
 
@@ -505,18 +506,21 @@ def test_an_export_outside_a_transaction_is_one_point_in_time(settings):
     settings.EXPORT_READERS = 2
     project = project_create(slug="moving")
     comparisons = [_comparison(project, f"c{i:02}", lms=[("j", "A")]) for i in range(20)]
-    for kind in ("full", "trl"):
-        before = b"".join(dataset_export_lines(project=project, kind=kind, batch_size=2))
-        lines = dataset_export_lines(project=project, kind=kind, batch_size=2)
+    for export_format in ("full", "trl"):
+        before = b"".join(dataset_export_lines(project=project, format=export_format, batch_size=2))
+        lines = dataset_export_lines(project=project, format=export_format, batch_size=2)
         first = next(lines)
-        late = _comparison(project, f"late-{kind}", lms=[("j", "B")])
+        late = _comparison(project, f"late-{export_format}", lms=[("j", "B")])
         LMLabel.objects.create(
-            comparison=comparisons[-1], judge_name=f"late-{kind}", choice="B", strength="clearly"
+            comparison=comparisons[-1],
+            judge_name=f"late-{export_format}",
+            choice="B",
+            strength="clearly",
         )
         during = first + b"".join(lines)
 
-        assert during == before, kind
-        after = b"".join(dataset_export_lines(project=project, kind=kind, batch_size=2))
+        assert during == before, export_format
+        after = b"".join(dataset_export_lines(project=project, format=export_format, batch_size=2))
         assert late.external_id.encode() in after and b"late-full" in after
 
 
@@ -528,7 +532,7 @@ def test_reader_threads_join_the_snapshot_of_the_exports_start():
 
     from django.db import connection
 
-    from annotator.dataio.exporter import _in_snapshot_of, _shared_snapshot
+    from annotator.dataio.export.snapshot import in_snapshot_of, shared_snapshot
 
     if connection.vendor != "postgresql":
         pytest.skip("exported snapshots are PostgreSQL's")
@@ -537,13 +541,13 @@ def test_reader_threads_join_the_snapshot_of_the_exports_start():
     seen = []
 
     def late_reader(snapshot):
-        with _in_snapshot_of(snapshot):
+        with in_snapshot_of(snapshot):
             seen.append(Comparison.objects.filter(project=project).count())
 
     def count():
         yield Comparison.objects.filter(project=project).count()
 
-    with _shared_snapshot(count) as (snapshot, counted):
+    with shared_snapshot(count) as (snapshot, counted):
         _comparison(project, "after", lms=[("j", "A")])  # committed on the caller's connection
         reader = threading.Thread(target=late_reader, args=(snapshot,))
         reader.start()
@@ -555,11 +559,11 @@ def test_reader_threads_join_the_snapshot_of_the_exports_start():
 
 
 def test_the_json_postgresql_writes_has_the_python_paths_keys_in_order():
-    from annotator.dataio import exporter
+    from annotator.dataio.export import postgres_full, python_full
 
     def keys(fields):
         return [key for key, _, _ in fields]
 
-    assert keys(exporter._FULL_SQL_FIELDS) == list(exporter._FULL_COLUMNS)
-    assert keys(exporter._HUMAN_SQL_FIELDS) == list(exporter._HUMAN_COLUMNS)
-    assert keys(exporter._LM_SQL_FIELDS) == list(exporter._LM_COLUMNS)
+    assert keys(postgres_full.COMPARISON_FIELDS) == list(python_full.COMPARISON_COLUMNS)
+    assert keys(postgres_full.HUMAN_LABEL_FIELDS) == list(python_full.HUMAN_LABEL_COLUMNS)
+    assert keys(postgres_full.LM_LABEL_FIELDS) == list(python_full.LM_LABEL_COLUMNS)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from annotator.analytics.arrays import CHOICE_CODE, project_arrays
-from annotator.dataio.exporter import dataset_export_lines
+from annotator.dataio.export import dataset_export_lines
 from annotator.final_labels import final_label, human_majority, latest_lm_labels
 from annotator.models import Comparison, HumanLabel, LMLabel
 from routing.problem import CHOICE_CODES
@@ -137,4 +137,4 @@ def test_final_label_rule(votes, lm, expected):
 
 
 def _lines(project, fmt: str) -> list[bytes]:
-    return b"".join(dataset_export_lines(project=project, kind=fmt)).splitlines()
+    return b"".join(dataset_export_lines(project=project, format=fmt)).splitlines()

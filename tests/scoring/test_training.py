@@ -29,7 +29,7 @@ FILLER = FILLER.split()
 NUMBERED = [f"t{i}" for i in range(200)]
 
 
-# --- label rules (pure; annotator.dataio.exporter needs settings, not the database) ---
+# --- label rules (pure; annotator.final_labels needs no database) ---
 
 
 def _row(votes=(), lm=None, prompt="p", a="answer a", b="answer b", **extra):

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.analytics.report import project_posteriors, project_report_refresh
-from annotator.dataio.exporter import EXPORT_KINDS, dataset_export_lines
+from annotator.dataio.export import EXPORT_FORMATS, dataset_export_lines
 from annotator.models import Project
 
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="Project slug.")
-        parser.add_argument("--format", choices=EXPORT_KINDS, default="full")
+        parser.add_argument("--format", choices=EXPORT_FORMATS, default="full")
         parser.add_argument("--output", help="Output file (default: standard output).")
         parser.add_argument(
             "--with-confidence",
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         rows = 0
         chunks = dataset_export_lines(
             project=project,
-            kind=opts["format"],
+            format=opts["format"],
             with_confidence=with_confidence,
             min_confidence=minimum,
         )

@@ -1,4 +1,4 @@
-"""The export's optional Dawid-Skene fields and confidence filter (annotator/dataio/exporter.py,
+"""The export's optional Dawid-Skene fields and confidence filter (annotator/dataio/export/,
 export_dataset), which read the analytics cache."""
 
 import io

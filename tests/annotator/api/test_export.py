@@ -41,20 +41,62 @@ def imported(team, clients):
     return team
 
 
-@pytest.mark.parametrize("kind", ["full", "trl"])
-def test_the_export_is_the_commands_bytes_with_a_filename(imported, clients, run_export, kind):
-    response = clients["viewer"].get(URL, {"kind": kind})
+@pytest.mark.parametrize("export_format", ["full", "trl"])
+def test_the_export_is_the_commands_bytes_with_a_filename(
+    imported, clients, run_export, export_format
+):
+    response = clients["viewer"].get(URL, {"format": export_format})
 
     assert response["Content-Type"] == "application/x-ndjson"
     disposition = response["Content-Disposition"]
-    assert disposition.startswith(f'attachment; filename="proj-{kind}-') and ".jsonl" in disposition
-    assert _body(response) == run_export(format=kind)
+    assert disposition.startswith(f'attachment; filename="proj-{export_format}-')
+    assert disposition.endswith('.jsonl"')
+    assert _body(response) == run_export(format=export_format)
+
+
+def test_without_a_format_the_export_is_full(imported, clients, run_export):
+    assert _body(clients["viewer"].get(URL)) == run_export(format="full")
+
+
+@pytest.mark.parametrize("export_format", ["full", "trl"])
+def test_kind_is_still_accepted_as_the_deprecated_name_of_format(imported, clients, export_format):
+    by_kind = clients["viewer"].get(URL, {"kind": export_format})
+    both = clients["viewer"].get(URL, {"kind": export_format, "format": export_format})
+
+    assert f"proj-{export_format}-" in by_kind["Content-Disposition"]
+    expected = _body(clients["viewer"].get(URL, {"format": export_format}))
+    assert _body(by_kind) == expected
+    assert _body(both) == expected
+
+
+def test_format_and_kind_that_disagree_are_a_400_naming_both(imported, clients):
+    response = clients["viewer"].get(URL, {"format": "trl", "kind": "full"})
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {e["field"] for e in errors} == {"format", "kind"}
+    assert all("format='trl'" in e["problem"] and "kind='full'" in e["problem"] for e in errors)
+
+
+def test_the_schema_documents_kind_as_deprecated(client):
+    import orjson as json
+
+    schema = json.loads(
+        client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content
+    )
+    parameters = {
+        p["name"]: p
+        for p in schema["paths"]["/api/v1/projects/{slug}/export.jsonl"]["get"]["parameters"]
+    }
+    assert parameters["format"]["schema"]["enum"] == ["full", "trl"]
+    assert parameters["kind"]["deprecated"] is True
+    assert "old name of `format`" in parameters["kind"]["description"]
 
 
 def test_trl_rows_load_as_training_pairs(imported, clients):
     rows = [
         orjson.loads(line)
-        for line in _body(clients["viewer"].get(URL, {"kind": "trl"})).split(b"\n")
+        for line in _body(clients["viewer"].get(URL, {"format": "trl"})).split(b"\n")
         if line
     ]
 
@@ -63,18 +105,19 @@ def test_trl_rows_load_as_training_pairs(imported, clients):
 
 
 def test_filters_narrow_the_export(imported, clients):
-    human_only = _body(clients["viewer"].get(URL, {"kind": "full", "has_human_labels": "true"}))
-    by_route = _body(clients["viewer"].get(URL, {"kind": "full", "route": "lm"}))
+    human_only = _body(clients["viewer"].get(URL, {"format": "full", "has_human_labels": "true"}))
+    by_route = _body(clients["viewer"].get(URL, {"format": "full", "route": "lm"}))
 
     assert [orjson.loads(x)["external_id"] for x in human_only.splitlines()] == ["rich"]
     assert [orjson.loads(x)["external_id"] for x in by_route.splitlines()] == ["lm-only"]
 
 
-def test_a_bad_kind_is_a_400_naming_it(team, clients):
-    response = clients["viewer"].get(URL, {"kind": "csv"})
+@pytest.mark.parametrize("name", ["format", "kind"])
+def test_a_bad_format_is_a_400_naming_it(team, clients, name):
+    response = clients["viewer"].get(URL, {name: "csv"})
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "kind"
+    assert response.json()["errors"][0]["field"] == name
 
 
 def _bulk_comparisons(project, n: int) -> None:
@@ -140,7 +183,7 @@ def test_100k_rows_stream_in_chunks_with_flat_memory(team, clients, settings):
     n = 100_000
     _bulk_comparisons(team.project, n)
 
-    response = clients["viewer"].get(URL, {"kind": "trl"})
+    response = clients["viewer"].get(URL, {"format": "trl"})
     assert response.status_code == 200 and response.streaming
     tracemalloc.start()
     rows = chunks = total_bytes = 0
