@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from annotator.analytics.flags import AnnotatorFigures, annotator_flags
 from annotator.labels import Choice, ShownOrder
 from annotator.models import Comparison, HumanLabel, Membership, Project, Role, Route
 
@@ -103,16 +104,9 @@ class AnnotatorStats:
     flags: list[str]
 
 
-# Thresholds for flagging an annotator who is far off; each needs enough labels to mean much.
-GOLD_ACCURACY_FLOOR = 0.7
-MIN_GOLD_FOR_FLAG = 5
-POSITION_BIAS_BAND = (0.25, 0.75)
-MIN_LABELS_FOR_BIAS = 20
-FAST_FRACTION_OF_MEDIAN = 0.25
-
-
 def annotator_stats(*, project: Project) -> list[AnnotatorStats]:
-    """Per annotator of the project: volume, gold accuracy, speed and left/right bias, flagged."""
+    """Per annotator of the project: volume, gold accuracy, speed and left/right bias, flagged
+    by the rule the analytics report uses (annotator.analytics.flags)."""
     members = list(
         Membership.objects.filter(project=project)
         .exclude(role=Role.VIEWER)
@@ -133,62 +127,44 @@ def annotator_stats(*, project: Project) -> list[AnnotatorStats]:
     per_user: dict[int, list[tuple]] = {}
     for row in rows:
         per_user.setdefault(row[0], []).append(row)
-
-    stats = []
-    for membership in members:
-        labels = per_user.get(membership.user_id, [])
-        gold = [r for r in labels if r[5]]
-        times = [r[3] for r in labels if r[3] is not None]
-        decided = [r for r in labels if r[1] != Choice.TIE and r[2]]
-        first = [
-            r
-            for r in decided
-            if (r[1] == Choice.A) == (r[2] == ShownOrder.AB)  # chose whatever was on the left
-        ]
-        active_hours = sum(times) / 3600 if times else 0
-        stats.append(
-            AnnotatorStats(
-                user_id=membership.user_id,
-                username=membership.user.get_username(),
-                annotator_type=membership.annotator_type,
-                is_active=membership.is_active,
-                qualification=membership.qualification,
-                labels=len(labels),
-                gold_labels=len(gold),
-                gold_accuracy=(sum(r[1] == r[6] for r in gold) / len(gold)) if gold else None,
-                labels_per_hour=(len(times) / active_hours) if active_hours else None,
-                median_seconds=statistics.median(times) if times else None,
-                first_shown_share=(len(first) / len(decided)) if decided else None,
-                flags=[],
-            )
+    figures = [_annotator_figures(per_user.get(m.user_id, [])) for m in members]
+    team = annotator_flags([f for f, _ in figures])
+    return [
+        AnnotatorStats(
+            user_id=membership.user_id,
+            username=membership.user.get_username(),
+            annotator_type=membership.annotator_type,
+            is_active=membership.is_active,
+            qualification=membership.qualification,
+            labels=mine.labels,
+            gold_labels=mine.gold_labels,
+            gold_accuracy=mine.gold_accuracy,
+            labels_per_hour=labels_per_hour,
+            median_seconds=mine.median_seconds,
+            first_shown_share=mine.left_share,
+            flags=flags,
         )
-    _flag(stats)
-    return stats
+        for membership, (mine, labels_per_hour), flags in zip(
+            members, figures, team.flags, strict=True
+        )
+    ]
 
 
-def _flag(stats: list[AnnotatorStats]) -> None:
-    medians = [s.median_seconds for s in stats if s.median_seconds is not None]
-    project_median = statistics.median(medians) if medians else None
-    for s in stats:
-        if (
-            s.gold_accuracy is not None
-            and s.gold_labels >= MIN_GOLD_FOR_FLAG
-            and s.gold_accuracy < GOLD_ACCURACY_FLOOR
-        ):
-            s.flags.append(f"gold accuracy {s.gold_accuracy:.0%}")
-        low, high = POSITION_BIAS_BAND
-        if (
-            s.first_shown_share is not None
-            and s.labels >= MIN_LABELS_FOR_BIAS
-            and not low <= s.first_shown_share <= high
-        ):
-            s.flags.append(f"picks the left response {s.first_shown_share:.0%} of the time")
-        if (
-            project_median
-            and s.median_seconds is not None
-            and len(medians) > 1
-            and s.median_seconds < FAST_FRACTION_OF_MEDIAN * project_median
-        ):
-            s.flags.append(
-                f"median {s.median_seconds:.0f}s per label vs {project_median:.0f}s for the team"
-            )
+def _annotator_figures(labels: list[tuple]) -> tuple[AnnotatorFigures, float | None]:
+    """One annotator's figures from their label rows (as annotator_stats reads them), and their
+    labels per hour of time on task."""
+    gold = [r for r in labels if r[5]]
+    times = [r[3] for r in labels if r[3] is not None]
+    decided = [r for r in labels if r[1] != Choice.TIE and r[2]]
+    # Chose whatever was on the left.
+    first = [r for r in decided if (r[1] == Choice.A) == (r[2] == ShownOrder.AB)]
+    active_hours = sum(times) / 3600 if times else 0
+    figures = AnnotatorFigures(
+        labels=len(labels),
+        gold_labels=len(gold),
+        gold_accuracy=(sum(r[1] == r[6] for r in gold) / len(gold)) if gold else None,
+        decided_labels=len(decided),
+        left_share=(len(first) / len(decided)) if decided else None,
+        median_seconds=statistics.median(times) if times else None,
+    )
+    return figures, (len(times) / active_hours) if active_hours else None

@@ -44,28 +44,25 @@ from annotator.analytics.arrays import (
     ProjectArrays,
     project_arrays,
 )
-from annotator.analytics.competence import dawid_skene, robust_low
+from annotator.analytics.competence import DawidSkene, dawid_skene
+from annotator.analytics.flags import (
+    COMPETENCE_GAP,
+    GOLD_ACCURACY_FLOOR,
+    MIN_LABELS_FOR_COMPETENCE,
+    POSITION_BIAS_BAND,
+    AnnotatorFigures,
+    annotator_flags,
+)
 from annotator.analytics.leaderboard import leaderboard
 from annotator.final_labels import project_primary_judge
 from annotator.labels import ALL_ASPECTS
 from annotator.models import Project, ProjectAnalytics
-from annotator.selectors import (
-    FAST_FRACTION_OF_MEDIAN,
-    GOLD_ACCURACY_FLOOR,
-    MIN_GOLD_FOR_FLAG,
-    MIN_LABELS_FOR_BIAS,
-    POSITION_BIAS_BAND,
-)
 
 logger = logging.getLogger(__name__)
 
 REPORT_FORMAT = 1
 N_BOOTSTRAP = 1000
 SEED = 0
-# An annotator's Dawid-Skene accuracy is flagged when it is this far below the team's median
-# (and an outlier by the robust z-score), with at least this many labels.
-COMPETENCE_GAP = 0.15
-MIN_LABELS_FOR_COMPETENCE = 20
 POSTERIOR_EDGES = [1 / 3 + k * (2 / 3) / 20 for k in range(21)]
 TIME_EDGES = [float(v) for v in np.geomspace(1, 3600, 31)]
 
@@ -164,99 +161,24 @@ def _judges(data: ProjectArrays, *, n_bootstrap: int, seed: int) -> list[dict]:
 def _competence(data: ProjectArrays) -> tuple[dict, Posteriors, np.ndarray]:
     """Dawid-Skene, per-annotator figures and flags; the posteriors; each unit's max posterior."""
     human = data.human
-    choice = human.choice["overall"]
-    n_annotators = len(human.annotators)
     labelled_units = np.unique(human.unit)
     # Fit on the labelled comparisons only, re-indexed densely.
     dense = np.searchsorted(labelled_units, human.unit)
     model = dawid_skene(
         dense,
         human.annotator,
-        choice,
+        human.choice["overall"],
         n_items=labelled_units.size,
-        n_workers=n_annotators,
+        n_workers=len(human.annotators),
         n_classes=3,
     )
     posteriors = Posteriors(
         comparison_ids=data.comparison_ids[labelled_units],
         probabilities=model.posteriors.astype(np.float32),
     )
-    accuracy = model.worker_accuracy() if n_annotators else np.zeros(0)
-    # P(this label is right) averaged over each annotator's labels.
-    right = model.posteriors[dense, choice] if choice.size else np.zeros(0)
-    n_labels = np.bincount(human.annotator, minlength=n_annotators)
-    expected_right = np.bincount(human.annotator, weights=right, minlength=n_annotators)
-
-    gold = data.gold[human.unit]
-    has_gold = gold >= 0
-    gold_n = np.bincount(human.annotator[has_gold], minlength=n_annotators)
-    gold_right = np.bincount(
-        human.annotator[has_gold],
-        weights=(choice[has_gold] == gold[has_gold]),
-        minlength=n_annotators,
-    )
-    decided = (choice != CHOICES.index("tie")) & (choice >= 0) & (human.shown >= 0)
-    # Chose whatever was on the left: A when A was shown first (0), B when B was (1).
-    left = decided & (choice == human.shown)
-    decided_n = np.bincount(human.annotator[decided], minlength=n_annotators)
-    left_n = np.bincount(human.annotator[left], minlength=n_annotators)
-    ties_n = np.bincount(human.annotator[choice == CHOICES.index("tie")], minlength=n_annotators)
-
-    enough = n_labels >= MIN_LABELS_FOR_COMPETENCE
-    low = np.zeros(n_annotators, dtype=bool)
-    if enough.sum() >= 3:
-        low[enough] = robust_low(accuracy[enough], min_gap=COMPETENCE_GAP)
-    team_accuracy = float(np.median(accuracy[enough])) if enough.any() else None
-    medians = _median_times(human.annotator, human.time_spent_s, n_annotators)
-    known_medians = medians[np.isfinite(medians)]
-    team_median = float(np.median(known_medians)) if known_medians.size else None
-
-    annotators = []
-    band_low, band_high = POSITION_BIAS_BAND
-    for w, name in enumerate(human.annotators):
-        flags = []
-        if low[w]:
-            flags.append(
-                f"Dawid-Skene accuracy {accuracy[w]:.0%} vs {team_accuracy:.0%} for the team"
-            )
-        gold_accuracy = float(gold_right[w] / gold_n[w]) if gold_n[w] else None
-        if (
-            gold_accuracy is not None
-            and gold_n[w] >= MIN_GOLD_FOR_FLAG
-            and gold_accuracy < GOLD_ACCURACY_FLOOR
-        ):
-            flags.append(f"gold accuracy {gold_accuracy:.0%}")
-        left_share = float(left_n[w] / decided_n[w]) if decided_n[w] else None
-        if (
-            left_share is not None
-            and decided_n[w] >= MIN_LABELS_FOR_BIAS
-            and not band_low <= left_share <= band_high
-        ):
-            flags.append(f"picks the left response {left_share:.0%} of the time")
-        median = float(medians[w]) if np.isfinite(medians[w]) else None
-        if (
-            team_median
-            and median is not None
-            and known_medians.size > 1
-            and median < FAST_FRACTION_OF_MEDIAN * team_median
-        ):
-            flags.append(f"median {median:.0f}s per label vs {team_median:.0f}s for the team")
-        annotators.append(
-            {
-                "annotator": name,
-                "expert": bool(human.annotator_expert[w]),
-                "labels": int(n_labels[w]),
-                "accuracy": float(accuracy[w]),
-                "label_confidence": float(expected_right[w] / n_labels[w]) if n_labels[w] else None,
-                "confusion": np.round(model.confusion[w], 4).tolist(),
-                "gold_labels": int(gold_n[w]),
-                "gold_accuracy": gold_accuracy,
-                "left_share": left_share,
-                "tie_share": float(ties_n[w] / n_labels[w]) if n_labels[w] else None,
-                "median_seconds": median,
-                "flags": flags,
-            }
-        )
+    tallies = _AnnotatorTallies.count(data, model, dense)
+    team = annotator_flags(tallies.figures())
+    annotators = [tallies.row(w, model, flags) for w, flags in enumerate(team.flags)]
     annotators.sort(key=lambda a: (not a["flags"], a["accuracy"]))
     summary = {
         "model": "dawid-skene",
@@ -264,11 +186,93 @@ def _competence(data: ProjectArrays) -> tuple[dict, Posteriors, np.ndarray]:
         "iterations": model.iterations,
         "converged": model.converged,
         "class_prior": [float(p) for p in model.prior],
-        "team_accuracy": team_accuracy,
+        "team_accuracy": team.competence,
         "n_flagged": int(sum(1 for a in annotators if a["flags"])),
         "annotators": annotators,
     }
     return summary, posteriors, model.posteriors.max(axis=1) if labelled_units.size else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class _AnnotatorTallies:
+    """Per annotator (arrays indexed like `HumanArrays.annotators`): the counts and figures
+    of their overall choices that the competence table shows and the flags judge."""
+
+    names: list[str]
+    expert: np.ndarray
+    accuracy: np.ndarray  # Dawid-Skene P(label right)
+    labels: np.ndarray
+    expected_right: np.ndarray  # sum over their labels of P(this label is right)
+    gold: np.ndarray  # labels on comparisons with a gold answer
+    gold_right: np.ndarray
+    decided: np.ndarray  # labels that chose A or B with a known shown order
+    left: np.ndarray  # of those, the ones that chose whatever was shown on the left
+    ties: np.ndarray
+    median_seconds: np.ndarray  # NaN when unknown
+
+    @classmethod
+    def count(cls, data: ProjectArrays, model: DawidSkene, dense: np.ndarray) -> _AnnotatorTallies:
+        human = data.human
+        choice, who, n = human.choice["overall"], human.annotator, len(human.annotators)
+        right = model.posteriors[dense, choice] if choice.size else np.zeros(0)
+        gold = data.gold[human.unit]
+        has_gold = gold >= 0
+        tie = CHOICES.index("tie")
+        decided = (choice != tie) & (choice >= 0) & (human.shown >= 0)
+        # Chose whatever was on the left: A when A was shown first (0), B when B was (1).
+        left = decided & (choice == human.shown)
+        return cls(
+            names=human.annotators,
+            expert=human.annotator_expert,
+            accuracy=model.worker_accuracy() if n else np.zeros(0),
+            labels=np.bincount(who, minlength=n),
+            expected_right=np.bincount(who, weights=right, minlength=n),
+            gold=np.bincount(who[has_gold], minlength=n),
+            gold_right=np.bincount(
+                who[has_gold], weights=(choice[has_gold] == gold[has_gold]), minlength=n
+            ),
+            decided=np.bincount(who[decided], minlength=n),
+            left=np.bincount(who[left], minlength=n),
+            ties=np.bincount(who[choice == tie], minlength=n),
+            median_seconds=_median_times(who, human.time_spent_s, n),
+        )
+
+    def _share(self, counts: np.ndarray, of: np.ndarray, w: int) -> float | None:
+        return float(counts[w] / of[w]) if of[w] else None
+
+    def _median(self, w: int) -> float | None:
+        return float(self.median_seconds[w]) if np.isfinite(self.median_seconds[w]) else None
+
+    def figures(self) -> list[AnnotatorFigures]:
+        return [
+            AnnotatorFigures(
+                labels=int(self.labels[w]),
+                gold_labels=int(self.gold[w]),
+                gold_accuracy=self._share(self.gold_right, self.gold, w),
+                decided_labels=int(self.decided[w]),
+                left_share=self._share(self.left, self.decided, w),
+                median_seconds=self._median(w),
+                competence=float(self.accuracy[w]),
+            )
+            for w in range(len(self.names))
+        ]
+
+    def row(self, w: int, model: DawidSkene, flags: list[str]) -> dict:
+        """The annotator's row of the competence table."""
+        return {
+            "annotator": self.names[w],
+            "expert": bool(self.expert[w]),
+            "labels": int(self.labels[w]),
+            "accuracy": float(self.accuracy[w]),
+            "label_confidence": self._share(self.expected_right, self.labels, w),
+            "confusion": np.round(model.confusion[w], 4).tolist(),
+            "gold_labels": int(self.gold[w]),
+            "gold_accuracy": self._share(self.gold_right, self.gold, w),
+            "left_share": self._share(self.left, self.decided, w),
+            "tie_share": self._share(self.ties, self.labels, w),
+            "median_seconds": self._median(w),
+            "flags": flags,
+        }
 
 
 def _median_times(annotator: np.ndarray, seconds: np.ndarray, n: int) -> np.ndarray:

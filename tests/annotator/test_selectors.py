@@ -83,3 +83,19 @@ def test_annotator_stats_flag_the_annotator_who_is_far_off(db):
     assert stats["lazy"].median_seconds == 2
     assert len(stats["lazy"].flags) == 3
     assert stats["good"].labels_per_hour == 120.0
+
+
+def test_the_left_response_flag_counts_only_labels_that_chose_a_side(db):
+    # The share of the left response is over the labels that chose A or B: an annotator with
+    # many ties and few decided labels has too few to be flagged for it (as in the report).
+    project = project_create(slug="p", labels_per_item=3)
+    tier = User.objects.create_user("tier")
+    membership_set(project=project, user=tier)
+    items = [_comparison(project, i, route=Route.HUMAN) for i in range(30)]
+    for index, comparison in enumerate(items):
+        _label(comparison, tier, "A" if index < 10 else "tie", shown="AB")
+
+    (stats,) = annotator_stats(project=project)
+
+    assert stats.labels == 30 and stats.first_shown_share == 1.0
+    assert stats.flags == []
