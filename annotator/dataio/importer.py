@@ -161,10 +161,11 @@ def comparisons_import(
             batches = read_ahead(
                 _validated_batches(items, settings.IMPORT_BATCH_SIZE), name="import-reader"
             )
+            writer = _BatchWriter(locked, watermark, update, summary, errors)
             for batch, problems in batches:
                 for problem in problems:
                     errors.add(problem)
-                _write_batch(locked, batch, watermark, update, summary, errors)
+                writer.write(batch)
             if errors.count:
                 raise _Rollback
             if summary.created or summary.updated:
@@ -181,12 +182,13 @@ def comparisons_import(
     return summary
 
 
-Batch = tuple[list[tuple[str, int | str, ComparisonRecord]], list[LineError]]
+Numbered = tuple[str, int | str, ComparisonRecord]  # (source, line, record)
+Batch = tuple[list[Numbered], list[LineError]]
 
 
 def _validated_batches(items: Iterable[Parsed], size: int) -> Iterator[Batch]:
     """Validate items into batches of records, each with the line errors found in it."""
-    batch: list[tuple[str, int | str, ComparisonRecord]] = []
+    batch: list[Numbered] = []
     problems: list[LineError] = []
     for item in items:
         found = item.errors
@@ -204,108 +206,122 @@ def _validated_batches(items: Iterable[Parsed], size: int) -> Iterator[Batch]:
         yield batch, problems
 
 
-def _write_batch(
-    project: Project,
-    batch: list[tuple[str, int | str, ComparisonRecord]],
-    watermark: int,
-    update: bool,
-    summary: ImportSummary,
-    errors: _ErrorLog,
-) -> None:
-    first_line: dict[str, int | str] = {}
-    unique = []
-    for source, line, record in batch:
-        if record.external_id in first_line:
-            errors.add(
-                LineError(
+@dataclass
+class _BatchWriter:
+    """Writes the validated batches of one import into its (locked) project: counts go to
+    `summary`, problems to `errors`."""
+
+    project: Project
+    watermark: int  # the largest comparison id of the project before the import
+    update: bool
+    summary: ImportSummary
+    errors: _ErrorLog
+
+    def write(self, batch: list[Numbered]) -> None:
+        new, changed = self._new_and_changed(self._first_of_each(batch))
+        # Rows are written even after an error (the transaction rolls back at the end), so that
+        # duplicates later in a bad file are still found and listed.
+        now = timezone.now()
+        ids = self._comparisons_insert(new, now)
+        self.summary.created += len(new)
+        labelled = list(zip(ids, new, strict=True))
+        for pk, record in changed:
+            _update_comparison(self.project, pk, record)
+            labelled.append((pk, record))
+        self.summary.updated += len(changed)
+        self._labels_insert(labelled, [pk for pk, _ in changed], now)
+
+    def _first_of_each(self, batch: list[Numbered]) -> list[Numbered]:
+        """The batch without repeated external ids; each repeat is an error."""
+        first_line: dict[str, int | str] = {}
+        unique = []
+        for source, line, record in batch:
+            if record.external_id in first_line:
+                self._error(
                     source,
                     line,
-                    "external_id",
                     f"{record.external_id!r} already appears on line "
                     f"{first_line[record.external_id]}",
                 )
-            )
-            continue
-        first_line[record.external_id] = line
-        unique.append((source, line, record))
+                continue
+            first_line[record.external_id] = line
+            unique.append((source, line, record))
+        return unique
 
-    existing = _existing(project, list(first_line))
-    new, changed = [], []
-    for source, line, record in unique:
-        found = existing.get(record.external_id)
-        if found is None:
-            new.append(record)
-        elif found[0] > watermark:
-            errors.add(
-                LineError(
+    def _new_and_changed(
+        self, unique: list[Numbered]
+    ) -> tuple[list[ComparisonRecord], list[tuple[int, ComparisonRecord]]]:
+        """(records to create, (id, record) to rewrite): the project's existing comparisons are
+        skipped when unchanged, rewritten with `update`, an error otherwise."""
+        existing = _existing(self.project, [record.external_id for _, _, record in unique])
+        new, changed = [], []
+        for source, line, record in unique:
+            found = existing.get(record.external_id)
+            if found is None:
+                new.append(record)
+            elif found[0] > self.watermark:
+                self._error(source, line, f"{record.external_id!r} appears earlier in the file")
+            elif self.update:
+                changed.append((found[0], record))
+            elif found[1] != record.content_hash:
+                self._error(
                     source,
                     line,
-                    "external_id",
-                    f"{record.external_id!r} appears earlier in the file",
-                )
-            )
-        elif update:
-            changed.append((found[0], record))
-        elif found[1] != record.content_hash:
-            errors.add(
-                LineError(
-                    source,
-                    line,
-                    "external_id",
                     f"{record.external_id!r} already exists with different content "
                     "(use --update to replace it)",
                 )
-            )
-        else:
-            summary.skipped += 1
-    # Rows are written even after an error (the transaction rolls back at the end), so that
-    # duplicates later in a bad file are still found and listed.
-    now = timezone.now()
-    ids = ids_reserve(Comparison, len(new))
-    rows_insert(
-        Comparison,
-        COMPARISON_COLUMNS,
-        (
-            (
-                pk,
-                project.pk,
-                r.external_id,
-                r.prompt,
-                r.response_a,
-                r.response_b,
-                r.model_a,
-                r.model_b,
-                r.metadata,
-                r.content_hash,
-                r.route or project.default_route,
-                r.gold is not None,
-                r.gold,
-                len(r.human_labels),
-                len(r.human_labels),
-                now,
-            )
-            for pk, r in zip(ids, new, strict=True)
-        ),
-    )
-    summary.created += len(new)
-    labelled = list(zip(ids, new, strict=True))
-    for pk, record in changed:
-        _update_comparison(project, pk, record)
-        labelled.append((pk, record))
-    summary.updated += len(changed)
+            else:
+                self.summary.skipped += 1
+        return new, changed
 
-    summary.human_labels += rows_insert(
-        HumanLabel,
-        HUMAN_COLUMNS,
-        (_human_row(pk, label, now) for pk, record in labelled for label in record.human_labels),
-    )
-    if changed:
-        comparisons_recount(ids=[pk for pk, _ in changed])
-    summary.lm_labels += rows_insert(
-        LMLabel,
-        LM_COLUMNS,
-        (_lm_row(pk, label, now) for pk, record in labelled for label in record.lm_labels),
-    )
+    def _error(self, source: str, line: int | str, problem: str) -> None:
+        self.errors.add(LineError(source, line, "external_id", problem))
+
+    def _comparisons_insert(self, new: list[ComparisonRecord], now) -> list[int]:
+        project = self.project
+        ids = ids_reserve(Comparison, len(new))
+        rows_insert(
+            Comparison,
+            COMPARISON_COLUMNS,
+            (
+                (
+                    pk,
+                    project.pk,
+                    r.external_id,
+                    r.prompt,
+                    r.response_a,
+                    r.response_b,
+                    r.model_a,
+                    r.model_b,
+                    r.metadata,
+                    r.content_hash,
+                    r.route or project.default_route,
+                    r.gold is not None,
+                    r.gold,
+                    len(r.human_labels),
+                    len(r.human_labels),
+                    now,
+                )
+                for pk, r in zip(ids, new, strict=True)
+            ),
+        )
+        return ids
+
+    def _labels_insert(
+        self, labelled: list[tuple[int, ComparisonRecord]], rewritten: list[int], now
+    ) -> None:
+        self.summary.human_labels += rows_insert(
+            HumanLabel,
+            HUMAN_COLUMNS,
+            (_human_row(pk, label, now) for pk, r in labelled for label in r.human_labels),
+        )
+        if rewritten:
+            comparisons_recount(ids=rewritten)
+        self.summary.lm_labels += rows_insert(
+            LMLabel,
+            LM_COLUMNS,
+            (_lm_row(pk, label, now) for pk, r in labelled for label in r.lm_labels),
+        )
 
 
 # After a bulk load the planner's statistics are stale until autovacuum runs; exports and queues
