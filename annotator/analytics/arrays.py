@@ -169,6 +169,22 @@ def project_arrays(*, project: Project) -> ProjectArrays:
 
 
 def _project_arrays(project: Project) -> ProjectArrays:
+    comparison_ids, model_index, models, gold = _comparisons(project)
+    n = comparison_ids.size
+    return ProjectArrays(
+        comparison_ids=comparison_ids,
+        model_a=model_index[:n],
+        model_b=model_index[n:],
+        models=models,
+        gold=gold,
+        human=_human_arrays(project, comparison_ids),
+        lm=_lm_arrays(project, comparison_ids),
+    )
+
+
+def _comparisons(project: Project) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The comparison ids (sorted); model A's then model B's index into the model names (-1
+    when empty); the model names; each comparison's gold choice code."""
     comparisons = _fetch(
         Comparison.objects.filter(project=project)
         .order_by("id")
@@ -177,19 +193,16 @@ def _project_arrays(project: Project) -> ProjectArrays:
     ids, model_a, model_b, gold = (
         (list(c) for c in zip(*comparisons, strict=True)) if comparisons else ([], [], [], [])
     )
-    comparison_ids = np.array(ids, dtype=np.int64)
     model_index, models = _names(model_a + model_b)
     if models and models[0] == "":  # no model named: '' sorts first, and becomes MISSING
         model_index, models = model_index - 1, models[1:]
-    n = len(ids)
+    return np.array(ids, dtype=np.int64), model_index, models, _codes(gold, CHOICE_CODE)
 
-    labels = HumanLabel.objects.filter(comparison__project=project)
-    who = _bytewise(Coalesce(NullIf("annotator_name", Value("")), "annotator__username"))
-    annotators = list(
-        labels.annotate(who=who).order_by("who").values_list("who", flat=True).distinct()
-    )
-    columns = {
-        # Same order as `annotators` (both sort by the database's collation).
+
+def _human_columns(who) -> dict:
+    """Every human label column the arrays need, as a database expression of its code."""
+    return {
+        # Same order as the annotator names (both sort by the database's collation).
         "annotator": Window(DenseRank(), order_by=who.asc()),
         "expert": Case(When(annotator_type="expert", then=Value(1)), default=Value(0)),
         **{
@@ -204,41 +217,50 @@ def _project_arrays(project: Project) -> ProjectArrays:
         "seconds": Coalesce("time_spent_s", Value(-1.0), output_field=FloatField()),
         "shown": _code("shown_order", SHOWN_CODE),
     }
-    aliases = {f"a_{key}": value for key, value in columns.items()}
-    human_rows = _numbers(
+
+
+def _human_arrays(project: Project, comparison_ids: np.ndarray) -> HumanArrays:
+    labels = HumanLabel.objects.filter(comparison__project=project)
+    who = _bytewise(Coalesce(NullIf("annotator_name", Value("")), "annotator__username"))
+    annotators = list(
+        labels.annotate(who=who).order_by("who").values_list("who", flat=True).distinct()
+    )
+    aliases = {f"a_{key}": value for key, value in _human_columns(who).items()}
+    rows = _numbers(
         # No ORDER BY: the rows' order does not matter, and sorting them costs a second.
         labels.order_by().annotate(**aliases).values_list("comparison_id", *aliases),
         len(aliases) + 1,
     )
-    unit = np.searchsorted(comparison_ids, human_rows[:, 0].astype(np.int64))
-    annotator = human_rows[:, 1].astype(np.int64) - 1
+    annotator = rows[:, 1].astype(np.int64) - 1
     annotator_expert = np.zeros(len(annotators), dtype=bool)
-    np.logical_or.at(annotator_expert, annotator, human_rows[:, 2] > 0)
+    np.logical_or.at(annotator_expert, annotator, rows[:, 2] > 0)
     choice, scale = {}, {}
     for k, aspect in enumerate(ALL_ASPECTS):
-        choice[aspect] = human_rows[:, 3 + 2 * k].astype(np.int64)
-        scale[aspect] = human_rows[:, 4 + 2 * k].astype(np.int64)
+        choice[aspect] = rows[:, 3 + 2 * k].astype(np.int64)
+        scale[aspect] = rows[:, 4 + 2 * k].astype(np.int64)
     rest = 3 + 2 * len(ALL_ASPECTS)
-    seconds = human_rows[:, rest + 1]
-    human = HumanArrays(
-        unit=unit,
+    seconds = rows[:, rest + 1]
+    return HumanArrays(
+        unit=np.searchsorted(comparison_ids, rows[:, 0].astype(np.int64)),
         annotator=annotator,
         annotators=annotators,
         annotator_expert=annotator_expert,
         choice=choice,
         scale=scale,
-        confidence=human_rows[:, rest].astype(np.int64),
+        confidence=rows[:, rest].astype(np.int64),
         time_spent_s=np.where(seconds >= 0, seconds, np.nan),
-        shown=human_rows[:, rest + 2].astype(np.int64),
+        shown=rows[:, rest + 2].astype(np.int64),
     )
 
+
+def _lm_arrays(project: Project, comparison_ids: np.ndarray) -> LMArrays:
     lm_labels = LMLabel.objects.filter(comparison__project=project)
     judge_name = _bytewise(F("judge_name"))
     judges = list(
         lm_labels.annotate(j=judge_name).order_by("j").values_list("j", flat=True).distinct()
     )
     # Each judge's latest label per comparison (annotator.final_labels).
-    lm_rows = _numbers(
+    rows = _numbers(
         latest_lm_labels(
             lm_labels.annotate(
                 a_judge=Window(DenseRank(), order_by=judge_name.asc()),
@@ -251,21 +273,12 @@ def _project_arrays(project: Project) -> ProjectArrays:
         .values_list("comparison_id", "a_judge", "a_choice", "a_scale", "a_p_a"),
         5,
     )
-    p_a = lm_rows[:, 4]
-    lm = LMArrays(
-        unit=np.searchsorted(comparison_ids, lm_rows[:, 0].astype(np.int64)),
-        judge=lm_rows[:, 1].astype(np.int64) - 1,
+    p_a = rows[:, 4]
+    return LMArrays(
+        unit=np.searchsorted(comparison_ids, rows[:, 0].astype(np.int64)),
+        judge=rows[:, 1].astype(np.int64) - 1,
         judges=judges,
-        choice=lm_rows[:, 2].astype(np.int64),
-        scale=lm_rows[:, 3].astype(np.int64),
+        choice=rows[:, 2].astype(np.int64),
+        scale=rows[:, 3].astype(np.int64),
         p_a=np.where(p_a >= 0, p_a, np.nan),
-    )
-    return ProjectArrays(
-        comparison_ids=comparison_ids,
-        model_a=model_index[:n],
-        model_b=model_index[n:],
-        models=models,
-        gold=_codes(gold, CHOICE_CODE),
-        human=human,
-        lm=lm,
     )
