@@ -23,6 +23,7 @@ centred to mean 0 over the models.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -153,22 +154,85 @@ def leaderboard(
     counts = cells[:, 2:]
     m = present.size
     point = davidson_fit(pair_index, counts[None], m)[0]
-    n = int(counts.sum())
-    flat = counts.ravel()
-    ranks_low = ranks_high = None
-    score_ci = [None] * m
-    if n_bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        resampled = rng.multinomial(n, flat / n, size=n_bootstrap).reshape(
-            n_bootstrap, *counts.shape
+    intervals = _bootstrap(pair_index, counts, m, point, n_bootstrap=n_bootstrap, seed=seed)
+    wins, losses, ties = _tallies(pair_index, counts, m)
+    theta = point[:m]
+    rows = []
+    for rank, k in enumerate(np.argsort(-theta, kind="stable"), start=1):
+        rows.append(
+            {
+                "model": names[present[k]],
+                "rank": rank,
+                "rank_ci": intervals.rank(k),
+                "theta": float(theta[k]),
+                "score": float(ELO_BASE + ELO_SCALE * theta[k]),
+                "score_ci": intervals.score(k),
+                "wins": int(wins[k]),
+                "losses": int(losses[k]),
+                "ties": int(ties[k]),
+                "comparisons": int(wins[k] + losses[k] + ties[k]),
+            }
         )
-        fits = davidson_fit(pair_index, resampled, m, start=point)
-        scores = ELO_BASE + ELO_SCALE * fits[:, :m]
-        score_ci = [percentile_interval(scores[:, k]) for k in range(m)]
-        # Rank 1 is the best; a model's rank interval comes from its ranks across resamples.
-        ranks = (-scores).argsort(axis=1).argsort(axis=1) + 1
-        ranks_low = np.percentile(ranks, 2.5, axis=0)
-        ranks_high = np.percentile(ranks, 97.5, axis=0)
+    nu = math.exp(point[m])
+    return {
+        "method": "davidson",
+        "n_comparisons": int(counts.sum()),
+        "tie_parameter": nu,
+        "tie_share_between_equals": nu / (2.0 + nu),
+        "models": rows,
+    }
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """Bootstrap 95% intervals per model (None without resamples)."""
+
+    score_ci: list  # per model: (low, high) or None
+    ranks_low: np.ndarray | None
+    ranks_high: np.ndarray | None
+
+    def score(self, k: int) -> list[float] | None:
+        return list(self.score_ci[k]) if self.score_ci[k] else None
+
+    def rank(self, k: int) -> list[int] | None:
+        if self.ranks_low is None:
+            return None
+        return [int(self.ranks_low[k]), int(self.ranks_high[k])]
+
+
+def _bootstrap(
+    pair_index: np.ndarray,
+    counts: np.ndarray,
+    m: int,
+    point: np.ndarray,
+    *,
+    n_bootstrap: int,
+    seed: int,
+) -> _Intervals:
+    """Score and rank intervals from multinomial resamples of the cell counts, all fitted at
+    once from the point estimate."""
+    if n_bootstrap <= 0:
+        return _Intervals(score_ci=[None] * m, ranks_low=None, ranks_high=None)
+    n = int(counts.sum())
+    rng = np.random.default_rng(seed)
+    resampled = rng.multinomial(n, counts.ravel() / n, size=n_bootstrap).reshape(
+        n_bootstrap, *counts.shape
+    )
+    fits = davidson_fit(pair_index, resampled, m, start=point)
+    scores = ELO_BASE + ELO_SCALE * fits[:, :m]
+    # Rank 1 is the best; a model's rank interval comes from its ranks across resamples.
+    ranks = (-scores).argsort(axis=1).argsort(axis=1) + 1
+    return _Intervals(
+        score_ci=[percentile_interval(scores[:, k]) for k in range(m)],
+        ranks_low=np.percentile(ranks, 2.5, axis=0),
+        ranks_high=np.percentile(ranks, 97.5, axis=0),
+    )
+
+
+def _tallies(
+    pair_index: np.ndarray, counts: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each model's wins, losses and ties over its cells."""
     wins = np.zeros(m, np.int64)
     losses = np.zeros(m, np.int64)
     ties = np.zeros(m, np.int64)
@@ -179,31 +243,4 @@ def leaderboard(
         losses[j] += wi
         ties[i] += t
         ties[j] += t
-    theta = point[:m]
-    order = np.argsort(-theta, kind="stable")
-    rows = []
-    for rank, k in enumerate(order, start=1):
-        rows.append(
-            {
-                "model": names[present[k]],
-                "rank": rank,
-                "rank_ci": [int(ranks_low[k]), int(ranks_high[k])]
-                if ranks_low is not None
-                else None,
-                "theta": float(theta[k]),
-                "score": float(ELO_BASE + ELO_SCALE * theta[k]),
-                "score_ci": list(score_ci[k]) if score_ci[k] else None,
-                "wins": int(wins[k]),
-                "losses": int(losses[k]),
-                "ties": int(ties[k]),
-                "comparisons": int(wins[k] + losses[k] + ties[k]),
-            }
-        )
-    nu = math.exp(point[m])
-    return {
-        "method": "davidson",
-        "n_comparisons": n,
-        "tie_parameter": nu,
-        "tie_share_between_equals": nu / (2.0 + nu),
-        "models": rows,
-    }
+    return wins, losses, ties
