@@ -16,7 +16,7 @@ from getting probabilities of exactly 0 or 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,44 +52,23 @@ def dawid_skene(
     Items without labels get the prior as their posterior. Stops when the mean log-likelihood
     per label improves by less than `tolerance`.
     """
-    item = np.asarray(item, dtype=np.int64)
-    worker = np.asarray(worker, dtype=np.int64)
-    label = np.asarray(label, dtype=np.int64)
-    k = n_classes
-    # Start from the vote shares of each item.
-    votes = np.zeros((n_items, k))
-    np.add.at(votes, (item, label), 1.0)
-    totals = votes.sum(axis=1, keepdims=True)
-    posteriors = np.where(totals > 0, votes / np.maximum(totals, 1), 1.0 / k)
-    labelled = totals[:, 0] > 0
-    worker_label = worker * k + label
-
+    labels = _Labels(
+        item=np.asarray(item, dtype=np.int64),
+        worker=np.asarray(worker, dtype=np.int64),
+        label=np.asarray(label, dtype=np.int64),
+        n_items=n_items,
+        n_workers=n_workers,
+        k=n_classes,
+    )
+    posteriors, labelled = labels.vote_shares()
     previous = -np.inf
     log_likelihood = -np.inf
     converged = False
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007 (reported after the loop)
-        # M step: class prior and each worker's confusion matrix from the current posteriors.
-        prior = posteriors[labelled].sum(axis=0) + smoothing
-        prior /= prior.sum()
-        counts = np.empty((k, n_workers * k))
-        weights = posteriors[item]
-        for t in range(k):
-            counts[t] = np.bincount(worker_label, weights=weights[:, t], minlength=n_workers * k)
-        confusion = counts.reshape(k, n_workers, k).transpose(1, 0, 2) + smoothing
-        confusion /= confusion.sum(axis=2, keepdims=True)
-
-        # E step: log P(true class, labels) per item, then normalise.
-        log_confusion = np.log(confusion)
-        contribution = log_confusion[worker, :, label]  # (labels, true classes)
-        joint = np.empty((n_items, k))
-        for t in range(k):
-            joint[:, t] = np.bincount(item, weights=contribution[:, t], minlength=n_items)
-        joint += np.log(prior)
-        top = joint.max(axis=1, keepdims=True)
-        normaliser = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1))
-        posteriors = np.exp(joint - normaliser[:, None])
-        log_likelihood = float(normaliser[labelled].sum() / max(label.size, 1))
+        prior, confusion = labels.m_step(posteriors, labelled, smoothing)
+        posteriors, normaliser = labels.e_step(prior, confusion)
+        log_likelihood = float(normaliser[labelled].sum() / max(labels.label.size, 1))
         if log_likelihood - previous < tolerance:
             converged = True
             break
@@ -102,6 +81,61 @@ def dawid_skene(
         converged=converged,
         log_likelihood=log_likelihood,
     )
+
+
+@dataclass
+class _Labels:
+    """The labels as parallel arrays, and the two EM steps over them."""
+
+    item: np.ndarray
+    worker: np.ndarray
+    label: np.ndarray
+    n_items: int
+    n_workers: int
+    k: int  # classes
+    worker_label: np.ndarray = field(init=False)  # worker * k + label: a confusion cell
+
+    def __post_init__(self):
+        self.worker_label = self.worker * self.k + self.label
+
+    def vote_shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """The starting posteriors (each item's vote shares; uniform without a vote), and which
+        items have a label."""
+        votes = np.zeros((self.n_items, self.k))
+        np.add.at(votes, (self.item, self.label), 1.0)
+        totals = votes.sum(axis=1, keepdims=True)
+        posteriors = np.where(totals > 0, votes / np.maximum(totals, 1), 1.0 / self.k)
+        return posteriors, totals[:, 0] > 0
+
+    def m_step(
+        self, posteriors: np.ndarray, labelled: np.ndarray, smoothing: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The class prior and each worker's confusion matrix from the current posteriors."""
+        k, n_workers = self.k, self.n_workers
+        prior = posteriors[labelled].sum(axis=0) + smoothing
+        prior /= prior.sum()
+        counts = np.empty((k, n_workers * k))
+        weights = posteriors[self.item]
+        for t in range(k):
+            counts[t] = np.bincount(
+                self.worker_label, weights=weights[:, t], minlength=n_workers * k
+            )
+        confusion = counts.reshape(k, n_workers, k).transpose(1, 0, 2) + smoothing
+        confusion /= confusion.sum(axis=2, keepdims=True)
+        return prior, confusion
+
+    def e_step(self, prior: np.ndarray, confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The posteriors, from log P(true class, labels) per item normalised; and each item's
+        log normaliser (its log-likelihood)."""
+        log_confusion = np.log(confusion)
+        contribution = log_confusion[self.worker, :, self.label]  # (labels, true classes)
+        joint = np.empty((self.n_items, self.k))
+        for t in range(self.k):
+            joint[:, t] = np.bincount(self.item, weights=contribution[:, t], minlength=self.n_items)
+        joint += np.log(prior)
+        top = joint.max(axis=1, keepdims=True)
+        normaliser = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1))
+        return np.exp(joint - normaliser[:, None]), normaliser
 
 
 def robust_low(values: np.ndarray, *, min_gap: float, z: float = 2.0) -> np.ndarray:
