@@ -49,9 +49,28 @@ def _routing_run_line(project: Project) -> str:
 
 
 def dataset_card_markdown(*, project: Project) -> str:
-    comparisons = Comparison.objects.filter(project=project)
     judge = project_primary_judge(project)
-    has_human = comparisons.filter(labels_done__gt=0)
+    lines = [
+        f"# {project.name}",
+        "",
+        project.description or "Pairwise preference data (prompt, response A, response B).",
+        "",
+        *_summary_section(project, judge),
+        "",
+        *_agreement_section(project),
+        "",
+        *_judges_section(project),
+        "",
+        *_FILES_SECTION,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _summary_section(project: Project, judge: str | None) -> list[str]:
+    """Counts of comparisons by where their final label comes from, of human labels by source,
+    and the project's settings."""
+    comparisons = Comparison.objects.filter(project=project)
     lm_only = comparisons.filter(labels_done=0)
     if judge:
         lm_only = lm_only.filter(
@@ -60,28 +79,15 @@ def dataset_card_markdown(*, project: Project) -> str:
     else:
         lm_only = lm_only.none()
     total = comparisons.count()
-    n_human, n_lm = has_human.count(), lm_only.count()
-    human_labels = HumanLabel.objects.filter(comparison__project=project)
+    n_human, n_lm = comparisons.filter(labels_done__gt=0).count(), lm_only.count()
     by_source = dict(
-        human_labels.order_by()
+        HumanLabel.objects.filter(comparison__project=project)
+        .order_by()
         .values_list("source")
         .annotate(n=Count("id"))
         .values_list("source", "n")
     )
-    judges = list(
-        LMLabel.objects.filter(comparison__project=project)
-        .order_by()
-        .values_list("judge_name", "judge_version")
-        .annotate(n=Count("id"))
-        .order_by("judge_name", "judge_version")
-    )
-    agreeing, mean_agreement, unanimous = _human_agreement(project)
-
-    lines = [
-        f"# {project.name}",
-        "",
-        project.description or "Pairwise preference data (prompt, response A, response B).",
-        "",
+    return [
         "## Summary",
         "",
         "| | |",
@@ -97,35 +103,50 @@ def dataset_card_markdown(*, project: Project) -> str:
         f"| primary judge | {judge or 'none'} |",
         f"| guidelines version | {project.guidelines_version} |",
         f"| routing run | {_routing_run_line(project)} |",
-        "",
+    ]
+
+
+def _agreement_section(project: Project) -> list[str]:
+    agreeing, mean_agreement, unanimous = _human_agreement(project)
+    if not agreeing:
+        return ["## Agreement", "", "No comparison has two or more human labels yet."]
+    return [
         "## Agreement",
         "",
+        f"Among {agreeing} comparisons with two or more human labels, on average "
+        f"{mean_agreement:.1%} of the votes went to the most common overall choice; "
+        f"{unanimous} ({unanimous / agreeing:.1%}) were unanimous.",
     ]
-    if agreeing:
-        lines += [
-            f"Among {agreeing} comparisons with two or more human labels, on average "
-            f"{mean_agreement:.1%} of the votes went to the most common overall choice; "
-            f"{unanimous} ({unanimous / agreeing:.1%}) were unanimous.",
-        ]
-    else:
-        lines.append("No comparison has two or more human labels yet.")
-    lines += ["", "## LM judges", ""]
-    if judges:
-        lines += ["| judge | version | labels |", "| --- | --- | --- |"]
-        lines += [f"| {name} | {version or '-'} | {n} |" for name, version, n in judges]
-    else:
-        lines.append("No LM labels.")
-    lines += [
+
+
+def _judges_section(project: Project) -> list[str]:
+    """Each judge version with its number of labels."""
+    judges = list(
+        LMLabel.objects.filter(comparison__project=project)
+        .order_by()
+        .values_list("judge_name", "judge_version")
+        .annotate(n=Count("id"))
+        .order_by("judge_name", "judge_version")
+    )
+    if not judges:
+        return ["## LM judges", "", "No LM labels."]
+    return [
+        "## LM judges",
         "",
-        "## Files",
-        "",
-        "- `export.jsonl?format=trl`: `prompt`, `chosen`, `rejected`, `external_id`, "
-        "`label_source` (human / lm), `strength`, `agreement` for every comparison with a final "
-        "label: the majority of its human labels (tied votes and Tie majorities are left out), "
-        "else the primary judge's latest label (ties left out).",
-        "- `export.jsonl?format=full`: every comparison with every human and LM label.",
-        "",
-        'Load with `datasets.load_dataset("json", data_files="export.jsonl")`.',
-        "",
+        "| judge | version | labels |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {version or '-'} | {n} |" for name, version, n in judges),
     ]
-    return "\n".join(lines)
+
+
+_FILES_SECTION = [
+    "## Files",
+    "",
+    "- `export.jsonl?format=trl`: `prompt`, `chosen`, `rejected`, `external_id`, "
+    "`label_source` (human / lm), `strength`, `agreement` for every comparison with a final "
+    "label: the majority of its human labels (tied votes and Tie majorities are left out), "
+    "else the primary judge's latest label (ties left out).",
+    "- `export.jsonl?format=full`: every comparison with every human and LM label.",
+    "",
+    'Load with `datasets.load_dataset("json", data_files="export.jsonl")`.',
+]

@@ -222,62 +222,74 @@ class ProjectImport(APIView):
         length = _content_length(request)
         if length is not None and length > limit:
             raise PayloadTooLarge(f"The import is larger than the limit of {limit} bytes.")
-
-        if request.content_type.startswith("multipart/form-data"):
-            upload = request.FILES.get("file")
-            if upload is None:
-                raise ValidationError(
-                    {"file": ["Send the data as a multipart field named 'file'."]}
-                )
-            name = opts.get("name") or Path(upload.name).name
-            size = upload.size
-            stream = upload.open("rb")
-        else:
-            name = opts.get("name") or f"{slug}-upload.jsonl"
-            stream, size = _body_to_file(request, limit)
+        name, stream, size = _upload(request, opts.get("name"), slug, limit)
         try:
             if size == 0:
                 hint = "" if length else " (send a Content-Length: chunked uploads are not read)"
                 raise ValidationError({"body": [f"The request body is empty{hint}."]})
-            lm_judge = opts["label_source"][3:] if opts["label_source"] != "human" else None
             background = opts["background"] == "true" or (
                 opts["background"] == "auto" and size > settings.API_IMPORT_SYNC_MAX_BYTES
             )
             if background:
-                try:
-                    job = import_job_create(
-                        project=project,
-                        stream=stream,
-                        source_name=name,
-                        fmt=opts["format"],
-                        update=opts["update"],
-                        label_name=name,
-                        lm_judge=lm_judge,
-                        user=request.user,
-                    )
-                except ValueError as exc:
-                    raise ValidationError({"background": [str(exc)]}) from None
-                body = s.ImportJobSerializer(job).data
-                body["url"] = request.build_absolute_uri(
-                    reverse("api:import_job", args=[project.slug, job.pk])
-                )
-                return Response(body, status=status.HTTP_202_ACCEPTED)
-            try:
-                summary = comparisons_import(
-                    project=project,
-                    stream=stream,
-                    source_name=name,
-                    fmt=opts["format"],
-                    update=opts["update"],
-                    options=ReadOptions(label_name=name, lm_judge=lm_judge),
-                )
-            except READ_ERRORS as exc:
-                raise ValidationError({"body": [f"The upload cannot be read: {exc}"]}) from None
-            except ValueError as exc:
-                raise ValidationError({"body": [str(exc)]}) from None
-            return Response(summary.as_dict())
+                return _import_queued(request, project, stream, name, opts)
+            return _import_now(project, stream, name, opts)
         finally:
             stream.close()
+
+
+def _upload(request, name: str | None, slug: str, limit: int):
+    """(name, open binary stream, size) of the upload: a multipart `file` or the raw body."""
+    if request.content_type.startswith("multipart/form-data"):
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": ["Send the data as a multipart field named 'file'."]})
+        return name or Path(upload.name).name, upload.open("rb"), upload.size
+    stream, size = _body_to_file(request, limit)
+    return name or f"{slug}-upload.jsonl", stream, size
+
+
+def _lm_judge(opts: dict) -> str | None:
+    """`label_source=lm:JUDGE`: the judge whose label the dataset's preference becomes."""
+    return opts["label_source"][3:] if opts["label_source"] != "human" else None
+
+
+def _import_queued(request, project: Project, stream, name: str, opts: dict) -> Response:
+    """202 with the background job that will import the upload, and where to poll it."""
+    try:
+        job = import_job_create(
+            project=project,
+            stream=stream,
+            source_name=name,
+            fmt=opts["format"],
+            update=opts["update"],
+            label_name=name,
+            lm_judge=_lm_judge(opts),
+            user=request.user,
+        )
+    except ValueError as exc:
+        raise ValidationError({"background": [str(exc)]}) from None
+    body = s.ImportJobSerializer(job).data
+    body["url"] = request.build_absolute_uri(reverse("api:import_job", args=[project.slug, job.pk]))
+    return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _import_now(project: Project, stream, name: str, opts: dict) -> Response:
+    """The import's summary; an unreadable upload is a 400 (a failed import is one too, with its
+    line-numbered errors, through the API's exception handler)."""
+    try:
+        summary = comparisons_import(
+            project=project,
+            stream=stream,
+            source_name=name,
+            fmt=opts["format"],
+            update=opts["update"],
+            options=ReadOptions(label_name=name, lm_judge=_lm_judge(opts)),
+        )
+    except READ_ERRORS as exc:
+        raise ValidationError({"body": [f"The upload cannot be read: {exc}"]}) from None
+    except ValueError as exc:
+        raise ValidationError({"body": [str(exc)]}) from None
+    return Response(summary.as_dict())
 
 
 class ImportJobList(generics.ListAPIView):
