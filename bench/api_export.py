@@ -29,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/api_export_bench"
 TARGET_ROWS_PER_S = 20_000
 TARGET_RSS_MB = 300
-# Label Studio 1.23.2 on this kind of machine (DESIGN.md section 6), for context only.
-LABEL_STUDIO_EXPORT_ROWS_PER_S = 970
+# Other tools' figures beside ours: bench/README.md, (docs/architecture.md, "What other tools do").
 
 
 def _database_exists_with(url: str, n: int) -> bool:
@@ -342,7 +341,6 @@ def main() -> None:
         "full_rows_per_s": results["full_rows_per_s"] >= TARGET_ROWS_PER_S,
         "server_peak_rss_mb": results["server_peak_rss_mb"] < TARGET_RSS_MB,
     }
-    results["label_studio_export_rows_per_s"] = LABEL_STUDIO_EXPORT_ROWS_PER_S
     print(f"total download time {total:.1f} s")
     print(json.dumps(results))
 

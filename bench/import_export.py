@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hybrid_prefs_bench"
-# Label Studio 1.23.2 on this kind of machine (DESIGN.md section 6), for context only.
-LABEL_STUDIO = {"import_tasks_per_s_without_labels": 6000, "export_rows_per_s": 970}
+# Other tools' figures beside ours: bench/README.md, (docs/architecture.md, "What other tools do").
 
 
 def _recreate_database(url: str) -> None:
@@ -208,7 +207,6 @@ def main() -> None:
     results["export_full_ratio_vs_baseline"] = round(
         results["export_full_rows_per_s"] / baseline["export_full_rows_per_s"], 2
     )
-    results["label_studio_reference"] = LABEL_STUDIO
     print(
         f"baseline (plain ORM, n={args.baseline_n}): import "
         f"{baseline['import_rows_per_s']:.0f} rows/s, export "
