@@ -376,27 +376,19 @@ def judge_report(
         raise JudgeReportError(
             f"judge {judge_name!r}{version} has no labels in project {project.slug!r}"
         )
-
     rows = data.rows
     majorities = [human_majority(row.human_votes) for row in rows]
     n_tie_majority = sum(1 for row in rows if tie_majority(row.human_votes))
-    n_no_majority = sum(1 for m in majorities if m is None) - n_tie_majority
-    is_scored = np.array([m is not None for m in majorities], dtype=bool)
     in_family = np.array(
         [involves_family(row.model_a, row.model_b, judge_family) for row in rows], dtype=bool
     )
-    scored = [(row, m[0]) for row, m in zip(rows, majorities, strict=True) if m is not None]
-    judge = np.array([row.judge_choice for row, _ in scored], dtype=object)
-    human = np.array([winner for _, winner in scored], dtype=object)
-    scored_in_family = in_family[is_scored]
-
-    with_p = [(row.p_a, winner == Choice.A) for row, winner in scored if row.p_a is not None]
-    p = np.array([value for value, _ in with_p], dtype=np.float64)
-    won = np.array([a_won for _, a_won in with_p], dtype=np.float64)
+    scored = _Scored.of(rows, majorities, in_family)
     rate, n_known = true_rate([row.position_consistent for row in rows])
 
     def group(mask: np.ndarray, size: int) -> Agreement:
-        return agreement(judge[mask], human[mask], n=size, seed=seed, n_bootstrap=n_bootstrap)
+        return agreement(
+            scored.judge[mask], scored.human[mask], n=size, seed=seed, n_bootstrap=n_bootstrap
+        )
 
     return JudgeReport(
         project=project.slug,
@@ -409,28 +401,60 @@ def judge_report(
         n_judge_labelled=data.n_judge_labelled,
         n_human_labelled=data.n_human_labelled,
         n=len(rows),
-        n_no_majority=n_no_majority,
+        n_no_majority=sum(1 for m in majorities if m is None) - n_tie_majority,
         n_tie_majority=n_tie_majority,
-        overall=group(np.ones(len(scored), dtype=bool), len(rows)),
-        calibration=Calibration(
-            n=int(p.size),
-            brier=brier_score(p, won),
-            ece=expected_calibration_error(p, won),
-            n_bins=N_BINS,
-            bins=reliability_bins(p, won),
-        ),
+        overall=group(np.ones(len(scored.judge), dtype=bool), len(rows)),
+        calibration=_calibration(scored.p_a, scored.a_won),
         position_consistency=PositionConsistency(n=n_known, rate=rate),
-        with_family=group(scored_in_family, int(in_family.sum())),
-        without_family=group(~scored_in_family, int((~in_family).sum())),
-        notes=[
-            "accuracy leaves out comparisons whose human majority is Tie or tied; "
-            "a judge tie counts as wrong",
-            f"intervals: bootstrap {CONFIDENCE:.0%} percentile, {n_bootstrap} resamples of the "
-            f"comparisons, seed {seed}"
-            if n_bootstrap > 0
-            else "intervals: none (no bootstrap resamples)",
-        ],
+        with_family=group(scored.in_family, int(in_family.sum())),
+        without_family=group(~scored.in_family, int((~in_family).sum())),
+        notes=_notes(seed=seed, n_bootstrap=n_bootstrap),
     )
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The comparisons whose human majority is A or B: the judge's choice against it."""
+
+    judge: np.ndarray  # the judge's choice strings
+    human: np.ndarray  # the human majority's
+    in_family: np.ndarray  # bool: involves the judge's model family
+    p_a: np.ndarray  # the judge's p_a, of the labels that have one
+    a_won: np.ndarray  # 1.0 where A won, for those same labels
+
+    @classmethod
+    def of(cls, rows: list[ReportRow], majorities: list, in_family: np.ndarray) -> _Scored:
+        is_scored = np.array([m is not None for m in majorities], dtype=bool)
+        scored = [(row, m[0]) for row, m in zip(rows, majorities, strict=True) if m is not None]
+        with_p = [(row.p_a, winner == Choice.A) for row, winner in scored if row.p_a is not None]
+        return cls(
+            judge=np.array([row.judge_choice for row, _ in scored], dtype=object),
+            human=np.array([winner for _, winner in scored], dtype=object),
+            in_family=in_family[is_scored],
+            p_a=np.array([value for value, _ in with_p], dtype=np.float64),
+            a_won=np.array([a_won for _, a_won in with_p], dtype=np.float64),
+        )
+
+
+def _calibration(p: np.ndarray, won: np.ndarray) -> Calibration:
+    return Calibration(
+        n=int(p.size),
+        brier=brier_score(p, won),
+        ece=expected_calibration_error(p, won),
+        n_bins=N_BINS,
+        bins=reliability_bins(p, won),
+    )
+
+
+def _notes(*, seed: int, n_bootstrap: int) -> list[str]:
+    return [
+        "accuracy leaves out comparisons whose human majority is Tie or tied; "
+        "a judge tie counts as wrong",
+        f"intervals: bootstrap {CONFIDENCE:.0%} percentile, {n_bootstrap} resamples of the "
+        f"comparisons, seed {seed}"
+        if n_bootstrap > 0
+        else "intervals: none (no bootstrap resamples)",
+    ]
 
 
 # --- The reliability diagram -----------------------------------------------------------------
@@ -450,6 +474,21 @@ def reliability_plot_png(report: JudgeReport) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    _bins_draw(axes, calibration)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.08)
+    axes.set_xlabel("p_a (judge's probability that A is better)")
+    axes.set_ylabel("share of comparisons the humans gave to A")
+    axes.set_title(_plot_title(report), fontsize=10)
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _bins_draw(axes, calibration: Calibration) -> None:
+    """The filled bins: observed frequency as bars, mean p_a against it as a line, counts."""
     filled = [b for b in calibration.bins if b.count]
     width = 1.0 / calibration.n_bins
     axes.bar(
@@ -479,23 +518,16 @@ def reliability_plot_png(report: JudgeReport) -> bytes:
         )
     if not filled:
         axes.text(0.5, 0.5, "no labels with p_a", ha="center", va="center")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1.08)
-    axes.set_xlabel("p_a (judge's probability that A is better)")
-    axes.set_ylabel("share of comparisons the humans gave to A")
 
+
+def _plot_title(report: JudgeReport) -> str:
     def fmt(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
+    calibration = report.calibration
     version = report.judge_version if report.judge_version is not None else "latest"
-    axes.set_title(
+    return (
         f"{report.judge_name} ({version}) on {report.project}\n"
         f"Brier {fmt(calibration.brier)}, ECE {fmt(calibration.ece)} "
-        f"({calibration.n_bins} bins, n={calibration.n})",
-        fontsize=10,
+        f"({calibration.n_bins} bins, n={calibration.n})"
     )
-    axes.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
