@@ -5,9 +5,10 @@ Each line has `prompt`, `chosen`, `rejected`, `external_id`, `label_source`, `st
 its human votes where it has any, else the latest label of the project's primary judge);
 comparisons without one are left out.
 
-On PostgreSQL a batch is one query (each comparison's votes as one text, the primary judge's
-latest label by LATERAL) and a final label is computed once per distinct vote text; elsewhere
-a batch is three queries (comparisons, votes, the judge's latest labels).
+A batch of comparisons is read with each comparison's human votes as one text and the primary
+judge's latest label: on PostgreSQL in one query (string_agg, LATERAL), elsewhere in three
+(comparisons, votes, the judge's latest labels). The final label of a comparison with votes comes
+from its votes alone, so it is computed once per distinct vote text.
 """
 
 from collections import defaultdict
@@ -30,10 +31,13 @@ from annotator.final_labels import (
 from annotator.labels import Choice
 from annotator.models import Comparison, HumanLabel, LMLabel, Project
 
+# A batch as read: (comparison id, external id, prompt, A, B, its human votes as one text
+# `choice strength,...` or None, the judge's choice, strength and p_a or three None).
+Rows = list[tuple]
 # What the pairs are made of: (comparison id, external id, prompt, A, B, final label or None).
 Finals = list[tuple[int, str, str, str, str, FinalLabel | None]]
 
-# Distinct vote texts whose final label is remembered by the one-query read.
+# Distinct vote texts whose final label is remembered.
 _VOTE_TEXTS_KEPT = 10_000
 
 
@@ -48,10 +52,10 @@ def trl_lines(
     dumps = orjson.dumps
     judge = project_primary_judge(project)
     if one_query_per_batch():
-        batches = _finals_in_one_query(batch_size, comparisons, judge)
+        batches = _sql_batches(comparisons, batch_size, judge)
     else:
-        batches = _finals_in_three_queries(project, batch_size, comparisons, judge)
-    for rows in batches:
+        batches = _orm_batches(project, batch_size, comparisons, judge)
+    for rows in _with_final_labels(read_ahead_in_snapshot(batches)):
         out = []
         posteriors = confidence.batch(rows) if confidence else {}
         for pk, ext, prompt, a, b, final in rows:
@@ -88,59 +92,12 @@ def _label_confidence(final: FinalLabel, posterior: list[float] | None) -> float
     return final.p_a if final.choice == Choice.A else 1 - final.p_a
 
 
-def _finals_in_three_queries(
-    project: Project, batch_size: int, comparisons: QuerySet, judge: str | None
-) -> Iterator[Finals]:
-    batches = read_ahead_in_snapshot(
-        (rows, _votes_and_judged(project, judge, rows))
-        for rows in comparison_batches(comparisons, batch_size, _comparison_select)
-    )
-    for rows, (votes, judged) in batches:
-        yield [
-            (pk, ext, prompt, a, b, final_label(votes.get(pk, ()), judged.get(pk)))
-            for pk, ext, prompt, a, b in rows
-        ]
-
-
-def _comparison_select(comparisons: QuerySet) -> QuerySet:
-    return comparisons.values_list("id", "external_id", "prompt", "response_a", "response_b")
-
-
-def _votes_and_judged(
-    project: Project, judge: str | None, rows: list[tuple]
-) -> tuple[dict[int, list[tuple]], dict[int, tuple]]:
-    """(comparison id -> its human votes (choice, strength), comparison id -> the judge's latest
-    label (choice, strength, p_a)) of a batch."""
-    votes: dict[int, list[tuple]] = defaultdict(list)
-    for pk, *vote in rows_fetch(
-        labels_in_batch(HumanLabel, project, rows).values_list(
-            "comparison_id", "overall_choice", "overall_strength"
-        )
-    ):
-        votes[pk].append(tuple(vote))
-    judged: dict[int, tuple] = {}
-    if judge:
-        for pk, *label in rows_fetch(
-            latest_lm_labels(labels_in_batch(LMLabel, project, rows).filter(judge_name=judge))
-            .order_by()
-            .values_list("comparison_id", "choice", "strength", "p_a")
-        ):
-            judged[pk] = tuple(label)
-    return votes, judged
-
-
-def _finals_in_one_query(
-    batch_size: int, comparisons: QuerySet, judge: str | None
-) -> Iterator[Finals]:
-    """The comparisons with their votes as one text (`choice strength,...`) and the judge's
-    latest label, in one query per batch.
-
-    The final label of a comparison with human votes comes from its votes alone
-    (annotator.final_labels), so it is computed once per distinct vote text: a few hundred
-    with three votes per comparison.
-    """
+def _with_final_labels(batches: Iterator[Rows]) -> Iterator[Finals]:
+    """Each comparison with its final label (annotator.final_labels). With human votes the
+    judge's label does not count, so the final label is computed once per distinct vote text: a
+    few hundred with three votes per comparison."""
     by_votes: dict[str, FinalLabel | None] = {}
-    for rows in read_ahead_in_snapshot(_sql_batches(comparisons, batch_size, judge)):
+    for rows in batches:
         batch = []
         for pk, ext, prompt, a, b, voted, choice, strength, p_a in rows:
             if voted is None:
@@ -157,11 +114,45 @@ def _finals_in_one_query(
         yield batch
 
 
-def _sql_batches(
-    comparisons: QuerySet, batch_size: int, judge: str | None
-) -> Iterator[list[tuple]]:
-    """(comparison id, external id, prompt, A, B, votes text, the judge's choice, strength and
-    p_a) per comparison `c`, in keyset batches of the filtered queryset."""
+def _orm_batches(
+    project: Project, batch_size: int, comparisons: QuerySet, judge: str | None
+) -> Iterator[Rows]:
+    """The rows of _sql_batches, in three queries per batch."""
+    none = (None, None, None)
+    for rows in comparison_batches(comparisons, batch_size, _comparison_select):
+        votes, judged = _votes_and_judged(project, judge, rows)
+        yield [(*row, votes.get(row[0]), *judged.get(row[0], none)) for row in rows]
+
+
+def _comparison_select(comparisons: QuerySet) -> QuerySet:
+    return comparisons.values_list("id", "external_id", "prompt", "response_a", "response_b")
+
+
+def _votes_and_judged(
+    project: Project, judge: str | None, rows: list[tuple]
+) -> tuple[dict[int, str], dict[int, tuple]]:
+    """(comparison id -> its human votes as one text, comparison id -> the judge's latest label
+    (choice, strength, p_a)) of a batch."""
+    votes: dict[int, list[str]] = defaultdict(list)
+    for pk, choice, strength in rows_fetch(
+        labels_in_batch(HumanLabel, project, rows).values_list(
+            "comparison_id", "overall_choice", "overall_strength"
+        )
+    ):
+        votes[pk].append(f"{choice} {strength}")
+    judged: dict[int, tuple] = {}
+    if judge:
+        for pk, *label in rows_fetch(
+            latest_lm_labels(labels_in_batch(LMLabel, project, rows).filter(judge_name=judge))
+            .order_by()
+            .values_list("comparison_id", "choice", "strength", "p_a")
+        ):
+            judged[pk] = tuple(label)
+    return {pk: ",".join(texts) for pk, texts in votes.items()}, judged
+
+
+def _sql_batches(comparisons: QuerySet, batch_size: int, judge: str | None) -> Iterator[Rows]:
+    """Keyset batches of the filtered comparisons as Rows, one query each."""
     table = connection.ops.quote_name(Comparison._meta.db_table)
     votes = (
         "(SELECT string_agg(h.overall_choice || ' ' || h.overall_strength, ',')"
