@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -44,158 +46,192 @@ def _recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+COMPARISON_COLUMNS = [
+    "id",
+    "project_id",
+    "external_id",
+    "prompt",
+    "response_a",
+    "response_b",
+    "model_a",
+    "model_b",
+    "metadata",
+    "content_hash",
+    "route",
+    "is_gold",
+    "labels_done",
+    "slots_taken",
+    "created_at",
+]
+HUMAN_COLUMNS = [
+    "comparison_id",
+    "annotator_name",
+    "annotator_type",
+    "overall_choice",
+    "overall_strength",
+    "confidence",
+    "reasons",
+    "rationale",
+    "time_spent_s",
+    "shown_order",
+    "source",
+    "created_at",
+]
+LM_COLUMNS = [
+    "comparison_id",
+    "judge_name",
+    "judge_version",
+    "choice",
+    "strength",
+    "p_a",
+    "position_consistent",
+    "rationale",
+    "raw_output",
+    "truncated",
+    "source",
+    "created_at",
+]
+
+
 def _generate(project, n: int, seed: int) -> int:
     """Write the comparisons and labels; returns the number of labels."""
-    import numpy as np
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from annotator.dataio.bulk import ids_reserve, rows_insert
-    from annotator.models import Comparison, HumanLabel, LMLabel
+    from annotator.dataio.bulk import ids_reserve
+    from annotator.models import Comparison
 
     rng = np.random.default_rng(seed)
+    a, b, truth, accuracy = _planted(rng, n)
+    now = timezone.now()
+    with transaction.atomic():
+        ids = ids_reserve(Comparison, n)
+        _comparisons_insert(project, ids, a, b, now)
+        _human_labels_insert(rng, ids, truth, accuracy, now)
+        _lm_labels_insert(rng, ids, truth, now)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return 4 * n
+
+
+def _planted(rng, n: int):
+    """Each comparison's two models, its true outcome (Davidson with nu = 0.3 over the models'
+    planted strengths: 0 A wins, 1 B wins, 2 tie), and each annotator's accuracy."""
     strength = np.linspace(-1.0, 1.0, N_MODELS)
     a = rng.integers(0, N_MODELS, n)
     b = (a + rng.integers(1, N_MODELS, n)) % N_MODELS
-    # Davidson outcomes with nu = 0.3: 0 A wins, 1 B wins, 2 tie.
     pa, pb = np.exp(strength[a]), np.exp(strength[b])
     tie = 0.3 * np.sqrt(pa * pb)
     u = rng.random(n) * (pa + pb + tie)
     truth = np.where(u < pa, 0, np.where(u < pa + pb, 1, 2))
     accuracy = np.r_[rng.uniform(0.7, 0.9, N_ANNOTATORS - N_BAD), np.full(N_BAD, 0.4)]
-    now = timezone.now()
-    with transaction.atomic():
-        ids = ids_reserve(Comparison, n)
-        rows_insert(
-            Comparison,
-            [
-                "id",
-                "project_id",
-                "external_id",
-                "prompt",
-                "response_a",
-                "response_b",
-                "model_a",
-                "model_b",
-                "metadata",
-                "content_hash",
-                "route",
-                "is_gold",
-                "labels_done",
-                "slots_taken",
-                "created_at",
-            ],
+    return a, b, truth, accuracy
+
+
+def _comparisons_insert(project, ids, a, b, now) -> None:
+    from annotator.dataio.bulk import rows_insert
+    from annotator.models import Comparison
+
+    rows_insert(
+        Comparison,
+        COMPARISON_COLUMNS,
+        (
             (
-                (
-                    ids[i],
-                    project.pk,
-                    f"bench-{i:08d}",
-                    f"prompt {i}",
-                    f"a {i}",
-                    f"b {i}",
-                    f"model-{a[i]}",
-                    f"model-{b[i]}",
-                    {},
-                    f"{i:064x}",
-                    "human",
-                    False,
-                    3,
-                    3,
-                    now,
-                )
-                for i in range(n)
-            ),
-        )
-        # Three distinct annotators per comparison; each answers right with their accuracy.
-        who = np.argsort(rng.random((n, N_ANNOTATORS)), axis=1)[:, :3]
-        right = rng.random((n, 3)) < accuracy[who]
-        wrong = (truth[:, None] + rng.integers(1, 3, (n, 3))) % 3
-        choice = np.where(right, truth[:, None], wrong)
-        clearly = rng.random((n, 3)) < 0.5
-        scale = np.where(
-            choice == 0, np.where(clearly, 0, 1), np.where(choice == 1, np.where(clearly, 4, 3), 2)
-        )
-        seconds = np.round(rng.lognormal(3.3, 0.6, (n, 3)), 1)
-        seconds[who >= N_ANNOTATORS - N_BAD] /= 8  # the careless ones are also fast
-        shown = rng.integers(0, 2, (n, 3))
-        confidence = rng.integers(0, 3, (n, 3))
-        confidences = ("absolutely", "fairly", "not")
-        rows_insert(
-            HumanLabel,
-            [
-                "comparison_id",
-                "annotator_name",
-                "annotator_type",
-                "overall_choice",
-                "overall_strength",
-                "confidence",
-                "reasons",
-                "rationale",
-                "time_spent_s",
-                "shown_order",
-                "source",
-                "created_at",
-            ],
+                ids[i],
+                project.pk,
+                f"bench-{i:08d}",
+                f"prompt {i}",
+                f"a {i}",
+                f"b {i}",
+                f"model-{a[i]}",
+                f"model-{b[i]}",
+                {},
+                f"{i:064x}",
+                "human",
+                False,
+                3,
+                3,
+                now,
+            )
+            for i in range(len(ids))
+        ),
+    )
+
+
+def _human_labels_insert(rng, ids, truth, accuracy, now) -> None:
+    """Three distinct annotators per comparison; each answers right with their accuracy."""
+    from annotator.dataio.bulk import rows_insert
+    from annotator.models import HumanLabel
+
+    n = len(ids)
+    who = np.argsort(rng.random((n, N_ANNOTATORS)), axis=1)[:, :3]
+    right = rng.random((n, 3)) < accuracy[who]
+    wrong = (truth[:, None] + rng.integers(1, 3, (n, 3))) % 3
+    choice = np.where(right, truth[:, None], wrong)
+    clearly = rng.random((n, 3)) < 0.5
+    scale = np.where(
+        choice == 0, np.where(clearly, 0, 1), np.where(choice == 1, np.where(clearly, 4, 3), 2)
+    )
+    seconds = np.round(rng.lognormal(3.3, 0.6, (n, 3)), 1)
+    seconds[who >= N_ANNOTATORS - N_BAD] /= 8  # the careless ones are also fast
+    shown = rng.integers(0, 2, (n, 3))
+    confidence = rng.integers(0, 3, (n, 3))
+    confidences = ("absolutely", "fairly", "not")
+    rows_insert(
+        HumanLabel,
+        HUMAN_COLUMNS,
+        (
             (
-                (
-                    ids[i],
-                    f"annotator-{who[i, k]:02d}",
-                    "normal",
-                    *SCALE[scale[i, k]],
-                    confidences[confidence[i, k]],
-                    [],
-                    "",
-                    float(seconds[i, k]),
-                    "AB" if shown[i, k] == 0 else "BA",
-                    "imported",
-                    now,
-                )
-                for i in range(n)
-                for k in range(3)
-            ),
-        )
-        judge_right = rng.random(n) < 0.75
-        judge = np.where(judge_right, truth, (truth + 1) % 3)
-        p_a = np.clip(
-            np.where(judge == 0, 0.8, np.where(judge == 1, 0.2, 0.5)) + rng.normal(0, 0.05, n), 0, 1
-        )
-        rows_insert(
-            LMLabel,
-            [
-                "comparison_id",
-                "judge_name",
-                "judge_version",
-                "choice",
-                "strength",
-                "p_a",
-                "position_consistent",
-                "rationale",
-                "raw_output",
-                "truncated",
-                "source",
-                "created_at",
-            ],
+                ids[i],
+                f"annotator-{who[i, k]:02d}",
+                "normal",
+                *SCALE[scale[i, k]],
+                confidences[confidence[i, k]],
+                [],
+                "",
+                float(seconds[i, k]),
+                "AB" if shown[i, k] == 0 else "BA",
+                "imported",
+                now,
+            )
+            for i in range(n)
+            for k in range(3)
+        ),
+    )
+
+
+def _lm_labels_insert(rng, ids, truth, now) -> None:
+    """One judge label per comparison, right 75% of the time, with a p_a near its choice."""
+    from annotator.dataio.bulk import rows_insert
+    from annotator.models import LMLabel
+
+    n = len(ids)
+    judge_right = rng.random(n) < 0.75
+    judge = np.where(judge_right, truth, (truth + 1) % 3)
+    p_a = np.clip(
+        np.where(judge == 0, 0.8, np.where(judge == 1, 0.2, 0.5)) + rng.normal(0, 0.05, n), 0, 1
+    )
+    rows_insert(
+        LMLabel,
+        LM_COLUMNS,
+        (
             (
-                (
-                    ids[i],
-                    "bench-judge",
-                    "v1",
-                    ("A", "B", "tie")[judge[i]],
-                    "unknown",
-                    float(p_a[i]),
-                    True,
-                    "",
-                    {},
-                    False,
-                    "imported",
-                    now,
-                )
-                for i in range(n)
-            ),
-        )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    return 4 * n
+                ids[i],
+                "bench-judge",
+                "v1",
+                ("A", "B", "tie")[judge[i]],
+                "unknown",
+                float(p_a[i]),
+                True,
+                "",
+                {},
+                False,
+                "imported",
+                now,
+            )
+            for i in range(n)
+        ),
+    )
 
 
 def _page_times(project, repeats: int) -> tuple[float, float]:
@@ -230,23 +266,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.n = 5_000
-
-    os.environ.update(
-        {
-            "DATABASE_URL": args.database_url,
-            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only"),
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "ALLOWED_HOSTS": "testserver",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    _recreate_database(args.database_url)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, check=True
-    )
-    import django
-
-    django.setup()
+    _django_setup(args.database_url)
     from annotator.analytics.report import project_report_refresh
     from annotator.services import project_create
 
@@ -283,6 +303,26 @@ def main() -> None:
         "targets": {"report_seconds": 30, "page_ms": 200},
     }
     print(json.dumps(results))
+
+
+def _django_setup(database_url: str) -> None:
+    """A fresh, migrated benchmark database, and Django set up on it."""
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only"),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "ALLOWED_HOSTS": "testserver",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    _recreate_database(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, check=True
+    )
+    import django
+
+    django.setup()
 
 
 if __name__ == "__main__":

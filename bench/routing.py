@@ -132,7 +132,6 @@ def main() -> None:
     n_sim = args.n_simulated or (20_000 if quick else 100_000)
     candidates = 100 if quick else 500
     budgets = "0,0.25,0.5,1" if quick else "0,0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"
-    subsets = SUBSETS
 
     work = Path(tempfile.mkdtemp(prefix="bench-routing-"))
     output = Path(args.output) if args.output else work / "out"
@@ -145,28 +144,43 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     manage(env, "migrate", "-v", "0")
+    import_s = timed(lambda: llmbar_import(env, work, quick))
+    features_s = timed(lambda: manage(env, "route", "--project", "llmbar", "--features-only"))
     started = time.perf_counter()
-    sources = [DATA / subset for subset in subsets]
-    if quick:
-        sources = [sliced_copy(DATA / SUBSETS[0], work / "Natural", QUICK_RECORDS)]
-    for source in sources:
-        manage(
-            env,
-            "import_comparisons",
-            str(source / "dataset.json"),
-            "--project",
-            "llmbar",
-            "--format",
-            "llmbar",
-            "--with-evaluators",
-            "--create-project",
+    report = evaluation(env, output, budgets=budgets, seeds=seeds, candidates=candidates)
+    evaluate_s = time.perf_counter() - started
+    print(report)
+    quality = quality_summary(json.loads((output / "results.json").read_text()), report)
+    n, route_s, sim_s = speed(env, n_route, n_sim, candidates)
+    print(
+        f"import {import_s:.1f} s, features {features_s:.1f} s, evaluation {evaluate_s:.1f} s; "
+        f"routing {n_route:,} comparisons: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in route_s.items())
+        + f"; hyper_simulated on {n_sim:,} with {candidates} candidates: {sim_s:.2f} s"
+    )
+    print(f"plot: {output / 'routing.png'}")
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "seeds": seeds,
+                **quality,
+                "route_1m_seconds": route_s,
+                "route_n": n_route,
+                "hyper_simulated_100k_seconds": sim_s,
+                "hyper_simulated_n": n_sim,
+                "hyper_simulated_candidates": candidates,
+                "features_seconds": round(features_s, 1),
+                "evaluate_seconds": round(evaluate_s, 1),
+                "output": str(output),
+            }
         )
-    import_s = time.perf_counter() - started
-    started = time.perf_counter()
-    manage(env, "route", "--project", "llmbar", "--features-only")
-    features_s = time.perf_counter() - started
-    started = time.perf_counter()
-    report = manage(
+    )
+
+
+def evaluation(env: dict, output: Path, *, budgets: str, seeds: int, candidates: int) -> str:
+    """`evaluate_routing` of every strategy on the project; its printed report."""
+    return manage(
         env,
         "evaluate_routing",
         "--project",
@@ -184,9 +198,36 @@ def main() -> None:
         "--output",
         str(output),
     )
-    evaluate_s = time.perf_counter() - started
-    print(report)
-    rows = json.loads((output / "results.json").read_text())
+
+
+def timed(step) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def llmbar_import(env: dict, work: Path, quick: bool) -> None:
+    """Every LLMBar subset with its evaluators into the project `llmbar` (--quick: a slice)."""
+    sources = [DATA / subset for subset in SUBSETS]
+    if quick:
+        sources = [sliced_copy(DATA / SUBSETS[0], work / "Natural", QUICK_RECORDS)]
+    for source in sources:
+        manage(
+            env,
+            "import_comparisons",
+            str(source / "dataset.json"),
+            "--project",
+            "llmbar",
+            "--format",
+            "llmbar",
+            "--with-evaluators",
+            "--create-project",
+        )
+
+
+def quality_summary(rows: list[dict], report: str) -> dict:
+    """all_lm_accuracy, re_at_25 and its spread, worse_than_random and ppm_spearman (in the
+    order the output prints them) from the evaluation's rows and printed report."""
 
     def at(strategy, budget):
         return [r for r in rows if r["strategy"] == strategy and abs(r["budget"] - budget) < 1e-9]
@@ -208,9 +249,21 @@ def main() -> None:
                 worse.setdefault(strategy, []).append(budget)
     acc0 = float(np.mean([r["label_accuracy"] for r in at("all_lm", 0.0)]))
     match = re.search(r"quadratic ([-\d.]+), linear ([-\d.]+)", report)
-    ppm = {"quadratic": float(match[1]), "linear": float(match[2])} if match else None
+    return {
+        "all_lm_accuracy": round(acc0, 4),
+        "re_at_25": re_at_25,
+        "re_at_25_spread": spread,
+        "worse_than_random": worse,
+        "ppm_spearman": {"quadratic": float(match[1]), "linear": float(match[2])}
+        if match
+        else None,
+    }
 
-    # Speed: the real inputs, read once through Django from the benchmark database.
+
+def speed(env: dict, n_route: int, n_sim: int, candidates: int):
+    """Routing speed on the real inputs, read once through Django from the benchmark database
+    and resampled: (comparisons read, seconds per strategy on n_route, hyper_simulated's
+    seconds on n_sim)."""
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -228,35 +281,7 @@ def main() -> None:
     del big
     sim = resample(inputs, n_sim, 0.02, seed=2)
     sim_s = round(time_route(sim, "hyper_simulated", 0.25, candidates), 3)
-
-    print(
-        f"import {import_s:.1f} s, features {features_s:.1f} s, evaluation {evaluate_s:.1f} s; "
-        f"routing {n_route:,} comparisons: "
-        + ", ".join(f"{k} {v:.2f} s" for k, v in route_s.items())
-        + f"; hyper_simulated on {n_sim:,} with {candidates} candidates: {sim_s:.2f} s"
-    )
-    print(f"plot: {output / 'routing.png'}")
-    print(
-        json.dumps(
-            {
-                "n": inputs.n,
-                "seeds": seeds,
-                "all_lm_accuracy": round(acc0, 4),
-                "re_at_25": re_at_25,
-                "re_at_25_spread": spread,
-                "worse_than_random": worse,
-                "ppm_spearman": ppm,
-                "route_1m_seconds": route_s,
-                "route_n": n_route,
-                "hyper_simulated_100k_seconds": sim_s,
-                "hyper_simulated_n": n_sim,
-                "hyper_simulated_candidates": candidates,
-                "features_seconds": round(features_s, 1),
-                "evaluate_seconds": round(evaluate_s, 1),
-                "output": str(output),
-            }
-        )
-    )
+    return inputs.n, route_s, sim_s
 
 
 if __name__ == "__main__":
