@@ -295,15 +295,21 @@ def profile_ours(backend, inputs: list, top: int = 12) -> str:
         ]
         return max(found, default=0.0)
 
-    encode = cumulative("hf_backend.py", "encode")
-    label_logprobs = cumulative("hf_backend.py", "label_logprobs")
+    encode = cumulative("hf_backend.py", "encode_all")
+    # Whole sequences (CUDA's default) or from the shared prefixes' caches (the CPU's), plus
+    # the shared prefix itself.
+    label_logprobs = (
+        cumulative("hf_backend.py", "_whole_label_logprobs")
+        + cumulative("hf_backend.py", "_cached_label_logprobs")
+        + cumulative("local_models.py", "prefix_cache")
+    )
     forward = cumulative("module.py", "_call_impl")  # the outermost module call: the model
     rest = total - label_logprobs - encode
     lines = [
         f"one pass of ours under cProfile: {total:.2f} s",
         f"  encode (chat template + tokenizer): {encode:.3f} s ({encode / total:.1%})",
         f"  model forward:                      {forward:.3f} s ({forward / total:.1%})",
-        f"  label_logprobs outside the forward (padding, tensors, log_softmax): "
+        f"  label log-probs outside the forward (padding, tensors, caches, log_softmax): "
         f"{label_logprobs - forward:.3f} s ({(label_logprobs - forward) / total:.1%})",
         f"  the rest (sort, renormalise, OrderScore, combine): {rest:.3f} s ({rest / total:.1%})",
         "top functions by own time:",
@@ -358,15 +364,17 @@ def main() -> None:
     import torch
     import transformers
 
-    from scoring.judging.hf_backend import HFLocalBackend, resolve_device, smollm2_location
+    from scoring.judging.hf_backend import HFLocalBackend
     from scoring.judging.prompts import PromptSpec
+    from scoring.local_models import resolve_device, resolve_dtype, smollm2_location
 
     if args.threads:
         torch.set_num_threads(args.threads)
     records = load_pairs(args.data, args.limit, shortest=args.quick)
     inputs = judge_inputs(records)
     n = len(records)
-    device, dtype = resolve_device(args.device, args.dtype)
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(device, args.dtype)
     model_dir, gguf_file = smollm2_location()
     started = time.perf_counter()
     backend = HFLocalBackend(

@@ -1,5 +1,6 @@
 """The LM tagger: descriptive tags of a comparison's prompt, one prompt per tag dimension, each
-answered as JSON such as {"expertise_level": "expert domain knowledge"} (DESIGN.md section 4).
+answered as JSON such as {"expertise_level": "expert domain knowledge"} (docs/architecture.md,
+"Routing").
 
 Dimensions and values. The Hybrid Preferences paper (Miranda et al. 2024, allenai) tags each
 prompt with subject of expertise (46 values), expertise level (3), open-endedness (4), safety
@@ -29,14 +30,14 @@ Backends (both return, per prompt, {dimension: value}):
   under `torch.inference_mode()`. Deterministic for a given model, device and
   dtype; in float32 the batching changes nothing (checked against a plain forward pass, on CPU
   and an H100), while in bf16 a near-tie can fall either way with another batch composition.
-  On a GPU use a large `batch_size` (1024: about 5x faster than 64 on an H100).
+  On a GPU use a large `batch_size` (figures: bench/README.md). Loading, devices, padding and
+  prefix caches come from scoring.local_models, as for the judge.
 
 torch and transformers are imported inside `HFTagger` only.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -300,10 +301,6 @@ def tagger_version(config: dict) -> str:
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
 
-def answers_as_tags(answers: dict[str, str]) -> list[str]:
-    return [f"{name}={value}" for name, value in answers.items()]
-
-
 # --- openai-compatible ----------------------------------------------------------------------
 
 
@@ -416,22 +413,11 @@ class OpenAITagger:
 # --- hf-local -------------------------------------------------------------------------------
 
 
-def _shared_length(sequences: Sequence[Sequence[int]]) -> int:
-    """How many leading tokens all sequences share, leaving each at least one of its own."""
-    # The lexicographically smallest and largest sequences share only what all of them share.
-    low, high = min(sequences), max(sequences)
-    same = next(
-        (i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b),
-        min(len(low), len(high)),
-    )
-    return max(0, min(same, min(len(s) for s in sequences) - 1))
-
-
 class HFTagger:
     """Tags with a local causal LM by scoring each allowed value's JSON completion.
 
     `batch_size` is the number of sequences (prompt x value) per forward pass; a batch holds
-    max(1, batch_size // number of values) prompts."""
+    max(1, batch_size // number of values) prompts. `model_path` None: the demo SmolLM2."""
 
     def __init__(
         self,
@@ -445,17 +431,18 @@ class HFTagger:
         model=None,
         tokenizer=None,
     ):
-        from scoring.judging.hf_backend import load_causal_lm, resolve_device
+        from scoring.local_models import load_causal_lm, resolve_device, resolve_dtype
 
         self.dimensions = [DIMENSIONS[n] for n in check_dimensions(dimensions)]
         self.batch_size = max(1, batch_size)
-        self.device, self.dtype = resolve_device(device, dtype)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(self.device, dtype)
         self.model, self.tokenizer, self.pad_id = load_causal_lm(
             model_path, gguf_file, self.device, self.dtype, model=model, tokenizer=tokenizer
         )
 
     def close(self) -> None:
-        from scoring.judging.hf_backend import release_device
+        from scoring.local_models import release_device
 
         self.model = None
         release_device(self.device)
@@ -482,6 +469,8 @@ class HFTagger:
 
     def value_scores(self, dimension: Dimension, prompts: Sequence[str]) -> list[list[float]]:
         """Per prompt, the log-likelihood of each allowed value's JSON completion."""
+        from scoring.local_models import common_prefix_length, prefix_cache
+
         if not prompts:
             return []
         continuations = [self._tokens(answer_suffix(v)) for v in dimension.values]
@@ -489,8 +478,8 @@ class HFTagger:
         prefixes = [self.prefix_ids(dimension, p) for p in prompts]
         # The system text, question and allowed values are the same for every prompt: they run
         # once (each prefix keeps at least one token of its own).
-        shared = _shared_length(prefixes)
-        base = self._run_shared(prefixes[0][:shared]) if shared > 0 else None
+        shared = common_prefix_length(prefixes, cap=1)
+        base = prefix_cache(self.model, prefixes[0][:shared], self.device) if shared else None
         # Batches of similar length pad less.
         order = sorted(range(len(prompts)), key=lambda i: (len(prefixes[i]), i))
         scores: list[list[float]] = [[] for _ in prompts]
@@ -501,16 +490,6 @@ class HFTagger:
                 scores[i] = row
         return scores
 
-    def _run_shared(self, ids: list[int]):
-        """The key/value cache of the shared prefix (a batch of one), copied for each batch."""
-        import torch
-
-        with torch.inference_mode():
-            output = self.model(
-                input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1
-            )
-        return output.cache
-
     def _score(self, base, shared: int, middles: list[list[int]], continuations: list[list[int]]):
         """log P(continuation | shared prefix + middle) for every middle and continuation: the
         middles run once from the shared prefix's cache (left-padded), then every (middle,
@@ -518,81 +497,73 @@ class HFTagger:
         ids follow the attention mask, so padding between the segments is invisible."""
         import torch
 
-        n, v = len(middles), len(continuations)
-        width = max(len(m) for m in middles)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.cat(
-            [torch.ones((n, shared), dtype=torch.long), torch.zeros((n, width), dtype=torch.long)],
-            dim=1,
-        )
-        for row, middle in enumerate(middles):
-            ids[row, width - len(middle) :] = torch.tensor(middle, dtype=torch.long)
-            mask[row, shared + width - len(middle) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-        lengths = mask.sum(-1)
-        longest = max(len(c) for c in continuations)
-        tail = torch.full((v, longest), self.pad_id, dtype=torch.long)
-        tail_mask = torch.zeros((v, longest), dtype=torch.long)
-        for k, cont in enumerate(continuations):
-            tail[k, : len(cont)] = torch.tensor(cont, dtype=torch.long)
-            tail_mask[k, : len(cont)] = 1
-        cache = None
-        if base is not None:
-            cache = copy.deepcopy(base)
-            cache.batch_select_indices(torch.zeros(n, dtype=torch.long, device=self.device))
+        from scoring.local_models import cache_for_rows, mask_positions, padded
+
+        n = len(middles)
+        ids, middle_mask = padded(middles, self.pad_id, left=True)
+        mask = torch.cat([torch.ones((n, shared), dtype=torch.long), middle_mask], dim=1)
+        cache = cache_for_rows(base, n, self.device) if base is not None else None
         with torch.inference_mode():
             first = self.model(
                 input_ids=ids.to(self.device),
                 attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device),
+                position_ids=mask_positions(mask)[:, shared:].to(self.device),
                 cache=cache,
                 use_cache=True,
                 logits_to_keep=1,
             )
+            tail, tail_mask = padded(continuations, self.pad_id, left=False)
             # log P(first continuation token | prefix), for every value: (n, v)
             head = torch.log_softmax(first.logits[:, -1, :].float(), dim=-1)
             total = head[:, tail[:, 0].to(self.device)].cpu()
-            if longest > 1:
-                expand = torch.arange(n).repeat_interleave(v)  # row r = (r // v, r % v)
-                cache = first.cache
-                cache.batch_select_indices(expand.to(self.device))
-                step = tail[:, :-1].repeat(n, 1)  # feed tokens 0..L-2, predict 1..L-1
-                step_mask = tail_mask[:, :-1].repeat(n, 1)
-                full_mask = torch.cat([mask[expand], step_mask], dim=1)
-                step_pos = lengths[expand].unsqueeze(1) + torch.arange(longest - 1).unsqueeze(0)
-                out = self.model(
-                    input_ids=step.to(self.device),
-                    attention_mask=full_mask.to(self.device),
-                    position_ids=step_pos.to(self.device),
-                    cache=cache,
-                    use_cache=True,
-                )
-                logprobs = torch.log_softmax(out.logits.float(), dim=-1).cpu()
-                targets = tail[:, 1:].repeat(n, 1)
-                picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-                picked = picked * tail_mask[:, 1:].repeat(n, 1)
-                total = total + picked.sum(-1).view(n, v)
+            if tail.shape[1] > 1:
+                total = total + self._continued(first.cache, mask, tail, tail_mask)
         return total.tolist()
+
+    def _continued(self, cache, mask, tail, tail_mask):
+        """(n, v): log P(continuation tokens 1.. | prefix + middle + token 0) for every middle
+        (the rows of `cache` and `mask`) and every continuation (the rows of `tail`)."""
+        import torch
+
+        n, (v, longest) = mask.shape[0], tail.shape
+        expand = torch.arange(n).repeat_interleave(v)  # row r = (middle r // v, value r % v)
+        cache.batch_select_indices(expand.to(self.device))
+        step = tail[:, :-1].repeat(n, 1)  # feed tokens 0..L-2, predict 1..L-1
+        step_mask = tail_mask[:, :-1].repeat(n, 1)
+        full_mask = torch.cat([mask[expand], step_mask], dim=1)
+        lengths = mask.sum(-1)
+        step_pos = lengths[expand].unsqueeze(1) + torch.arange(longest - 1).unsqueeze(0)
+        out = self.model(
+            input_ids=step.to(self.device),
+            attention_mask=full_mask.to(self.device),
+            position_ids=step_pos.to(self.device),
+            cache=cache,
+            use_cache=True,
+        )
+        logprobs = torch.log_softmax(out.logits.float(), dim=-1).cpu()
+        targets = tail[:, 1:].repeat(n, 1)
+        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        picked = picked * tail_mask[:, 1:].repeat(n, 1)
+        return picked.sum(-1).view(n, v)
 
 
 # --- configured taggers ---------------------------------------------------------------------
 
-# Loading a model takes seconds to minutes: a worker process keeps the last tagger it loaded.
-_TAGGERS: dict[tuple, object] = {}
-
 
 def tagger_backend(tagger):
-    """The backend of a routing.models.Tagger configuration (cached per process)."""
+    """The backend of a routing.models.Tagger configuration, kept loaded in this process while
+    callers ask for the same tagger version on the same device (scoring.local_models.MODELS)."""
+    from scoring.local_models import MODELS
+
+    key = ("tagger", tagger.pk, tagger.version, tagger.device)
+    return MODELS.get(key, lambda: _backend(tagger))
+
+
+def _backend(tagger):
     import os
 
-    key = (tagger.pk, tagger.version, tagger.device)
-    if key in _TAGGERS:
-        return _TAGGERS[key]
-    for old in _TAGGERS.values():
-        old.close()
-    _TAGGERS.clear()
     if tagger.backend == "openai-compatible":
-        backend = OpenAITagger(
+        return OpenAITagger(
             base_url=tagger.base_url,
             model=tagger.model_name,
             dimensions=tagger.dimensions,
@@ -601,19 +572,11 @@ def tagger_backend(tagger):
             timeout_s=tagger.timeout_s,
             json_mode=tagger.json_mode,
         )
-    else:
-        from scoring.judging.hf_backend import smollm2_location
-
-        path, gguf = tagger.model_path, tagger.gguf_file or None
-        if not path:
-            path, gguf = smollm2_location()
-        backend = HFTagger(
-            dimensions=tagger.dimensions,
-            model_path=path,
-            gguf_file=gguf,
-            device=tagger.device,
-            dtype=tagger.dtype,
-            batch_size=tagger.batch_size,
-        )
-    _TAGGERS[key] = backend
-    return backend
+    return HFTagger(
+        dimensions=tagger.dimensions,
+        model_path=tagger.model_path or None,  # none: the demo SmolLM2
+        gguf_file=tagger.gguf_file or None,
+        device=tagger.device,
+        dtype=tagger.dtype,
+        batch_size=tagger.batch_size,
+    )

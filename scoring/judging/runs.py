@@ -40,6 +40,7 @@ from scoring.judging.prompts import (
     PromptSpec,
 )
 from scoring.judging.tasks import judge_project_task
+from scoring.local_models import MODELS
 from scoring.models import Judge, JudgeRun
 from scoring.services import project_scoring
 
@@ -102,45 +103,35 @@ def prompt_spec(judge: Judge) -> PromptSpec:
     )
 
 
-# Loading a model takes seconds to minutes: a worker process keeps the last one it loaded.
-_BACKENDS: dict[tuple[int, str, str], JudgeBackend] = {}
-
-
 def backend_for(judge: Judge) -> JudgeBackend:
-    key = (judge.pk, judge.version, judge.device)
-    if key in _BACKENDS:
-        return _BACKENDS[key]
-    for old in _BACKENDS.values():
-        old.close()
-    _BACKENDS.clear()
+    """The judge's backend, kept loaded in this process while runs ask for the same judge
+    version on the same device (scoring.local_models.MODELS)."""
+    return MODELS.get(("judge", judge.pk, judge.version, judge.device), lambda: _backend(judge))
+
+
+def _backend(judge: Judge) -> JudgeBackend:
     spec = prompt_spec(judge)
     if judge.backend == Judge.Backend.OPENAI:
         from scoring.judging.openai_backend import OpenAICompatibleBackend
 
-        backend = OpenAICompatibleBackend(
+        return OpenAICompatibleBackend(
             base_url=judge.base_url,
             model=judge.model_name,
             spec=spec,
             api_key=os.environ.get(judge.api_key_env) if judge.api_key_env else None,
             concurrency=judge.concurrency,
         )
-    else:
-        from scoring.judging.hf_backend import HFLocalBackend, smollm2_location
+    from scoring.judging.hf_backend import HFLocalBackend
 
-        path, gguf = judge.model_path, judge.gguf_file or None
-        if not path:
-            path, gguf = smollm2_location()
-        backend = HFLocalBackend(
-            spec=spec,
-            model_path=path,
-            gguf_file=gguf,
-            device=judge.device,
-            dtype=judge.dtype,
-            batch_size=judge.batch_size,
-            max_input_tokens=judge.max_input_tokens,
-        )
-    _BACKENDS[key] = backend
-    return backend
+    return HFLocalBackend(
+        spec=spec,
+        model_path=judge.model_path or None,  # none: the demo SmolLM2
+        gguf_file=judge.gguf_file or None,
+        device=judge.device,
+        dtype=judge.dtype,
+        batch_size=judge.batch_size,
+        max_input_tokens=judge.max_input_tokens,
+    )
 
 
 def judge_run_start(
