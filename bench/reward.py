@@ -128,13 +128,8 @@ def child_trl(params: dict, data_path: str, grouped: bool = False) -> dict:
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from scoring.training.trainer import (
-        encode_pairs,
-        evaluate,
-        prepare_tokenizer,
-        resolve_device,
-        text_format,
-    )
+    from scoring.local_models import resolve_device
+    from scoring.training.trainer import encode_pairs, evaluate, prepare_tokenizer, text_format
 
     _quiet()
     train, validation = _read_pairs(data_path)

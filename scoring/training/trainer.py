@@ -1,4 +1,6 @@
-"""A Bradley-Terry reward-model trainer (DESIGN.md section 5), in a plain PyTorch loop.
+"""A Bradley-Terry reward-model trainer (docs/architecture.md, "Reward models"), in a plain
+PyTorch loop: `RewardTraining` runs it in named steps (setup, step, evaluate, finish) and
+`train_reward_model` is the whole run.
 
 Model: `AutoModelForSequenceClassification(num_labels=1)`; a decoder model's score is read at the
 last non-pad token (`config.pad_token_id` is always set), a BERT-like model's from its [CLS]
@@ -8,24 +10,23 @@ pooler. Loss per batch: `-logsigmoid(r_c - r_r - margin).mean() + c * mean((r_c 
 Optimisation: AdamW (no weight decay on biases and norm weights), linear or cosine decay after a
 linear warmup of `warmup_ratio` of the optimizer steps, gradient accumulation, gradient clipping,
 dropout off (as TRL does). On CUDA the forward runs under bf16 autocast (fp32 weights and
-optimizer); on CPU everything is fp32.
+optimizer); on CPU everything is fp32 (scoring.local_models.autocast).
 
 Batches (`batching`): "random" (the default) draws each batch at random, as TRL does, and runs
 it as forward passes over its pairs sorted by length, each padded to its own longest text and
 at most `chunk_tokens` padded tokens (4096 on a CPU; on a GPU the whole batch in one pass); each
 pass's loss is its pairs' terms over the batch size, so the gradient is that of one pass over the
-whole batch: only the cost changes (one pass over a random batch of HH harmless at max length 256
-is 1.86x its real tokens). "grouped" makes length-grouped batches instead (pairs shuffled, cut into
-mega-batches of 50 batches, sorted by length inside each, the batches shuffled, the longest first
-so that an out-of-memory shows at step 1; 1.11x the real tokens) - faster, but on HH harmless it
-cost 3 to 5 points of validation accuracy against random batches, for our loop and for TRL's
-grouped sampler alike (bench/reward.py), so it is not the default.
+whole batch: only the cost changes. "grouped" makes length-grouped batches instead (pairs
+shuffled, cut into mega-batches of 50 batches, sorted by length inside each, the batches
+shuffled, the longest first so that an out-of-memory shows at step 1) - it pads less, but on HH
+harmless it cost validation accuracy against random batches, for our loop and for TRL's grouped
+sampler alike (bench/reward.py; figures: bench/README.md), so it is not the default.
 
-Other speed (see bench/reward.py): texts are tokenised once, in batches, each prompt once;
-chosen and rejected go through the model together; the parameters and gradients live in flat
-buffers (`FlatParameters`), so that clipping, the fused AdamW step and zeroing are one operation
-each rather than one per tensor; losses and accuracies stay on the device between log steps;
-evaluation runs under `torch.inference_mode()` on single sequences sorted by length.
+Other speed (bench/reward.py): texts are tokenised once, in batches, each prompt once, before the
+first step; chosen and rejected go through the model together; the parameters and gradients live
+in flat buffers (`FlatParameters`), so that clipping, the fused AdamW step and zeroing are one
+operation each rather than one per tensor; losses and accuracies stay on the device between log
+steps; evaluation runs under `torch.inference_mode()` on single sequences sorted by length.
 
 Truncation policy (`truncate`): a text is `prefix + prompt + response + suffix`, where prefix and
 suffix are the tokenizer's own special tokens ([CLS] ... [SEP] for BERT; BOS ... for a decoder,
@@ -47,9 +48,10 @@ import random
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from scoring.local_models import autocast, padded, resolve_device, to_device
 from scoring.training.data import PreferencePair
 
 logger = logging.getLogger(__name__)
@@ -60,8 +62,7 @@ RESPONSE_HEAD = 4  # a cut response keeps share // RESPONSE_HEAD tokens of its s
 MEGA_BATCHES = 50  # batches per length-sorted mega-batch
 BATCHINGS = ("random", "grouped")
 # Padded tokens per forward pass on a CPU (chunk_tokens=0). Smaller passes pad less but multiply
-# smaller matrices: at max length 256 on HH, 1024 (2 pairs a pass) trained 0.89x TRL's pairs per
-# CPU-second, 4096 1.14x (bench/reward.py --pairs 600).
+# smaller matrices; 4096 trained faster than 1024 (bench/reward.py --pairs 600; bench/README.md).
 CPU_CHUNK_TOKENS = 4096
 
 
@@ -73,7 +74,7 @@ class TrainConfig:
     batch_size: int = 16  # pairs per micro-batch
     # "random": batches drawn at random (TRL's default), each run as forward passes over its
     # pairs sorted by length (`chunk_tokens`), which changes the cost, not the gradient;
-    # "grouped": length-grouped batches (faster still, but see bench/reward.py on accuracy).
+    # "grouped": length-grouped batches (faster still, but see the module docstring on accuracy).
     batching: str = "random"
     chunk_tokens: int = 0  # padded tokens per forward pass; 0: 4096 on CPU, whole batch on GPU
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -311,39 +312,15 @@ def _chunks(batch: Sequence[int], lengths: Sequence[int], max_tokens: int) -> li
     return chunks
 
 
-def _pad(torch, sequences: Sequence[Sequence[int]], pad_id: int, device):
-    """(input_ids, attention_mask), right-padded to the longest sequence, built on the CPU and
-    moved once."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    if device.type != "cpu":
-        ids, mask = ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
-    return ids, mask
-
-
 # --- model helpers ---
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _autocast(torch, device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def _rewards(model, ids, mask):
     return model(input_ids=ids, attention_mask=mask).logits.squeeze(-1).float()
+
+
+def _on_device(tensors, device) -> tuple:
+    return tuple(to_device(t, str(device)) for t in tensors)
 
 
 def score_sequences(
@@ -357,10 +334,12 @@ def score_sequences(
     model.eval()
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = [0.0] * len(sequences)
-    with torch.inference_mode(), _autocast(torch, device):
+    with torch.inference_mode(), autocast(device):
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            ids, mask = _pad(torch, [sequences[i] for i in chunk], pad_id, device)
+            ids, mask = _on_device(
+                padded([sequences[i] for i in chunk], pad_id, left=False), device
+            )
             for i, value in zip(chunk, _rewards(model, ids, mask).tolist(), strict=True):
                 out[i] = value
     if was_training:
@@ -437,8 +416,8 @@ class FlatParameters:
     so gradient clipping, the AdamW step and zeroing are one operation per buffer instead of one
     per tensor (MiniLM has about a hundred). On a CPU each elementwise operation is an OpenMP
     region whose barrier waits for every thread; with the cores shared, per-tensor updates cost
-    seconds a step (measured: AdamW 2.5 s, clipping 0.3 s, for MiniLM on 2 busy cores; 0.05 s
-    and 0.01 s flat). `restore()` gives every parameter its own storage again (for saving).
+    seconds a step where flat ones cost hundredths (bench/README.md). `restore()` gives every
+    parameter its own storage again (for saving).
     """
 
     def __init__(self, torch, model, weight_decay: float):
@@ -515,6 +494,278 @@ def load_base(config: TrainConfig):
 # --- training ---
 
 
+@dataclass
+class _Window:
+    """What the loop sums between two log entries; the sums stay on the device."""
+
+    loss: Any
+    correct: Any
+    pairs: int = 0
+    batches: int = 0
+
+
+class RewardTraining:
+    """One training run in named steps: `setup()` (device, model, encoded pairs, optimizer),
+    `step(group)` (one optimizer step), `evaluate(epoch)` and `finish()`; `run()` is the whole
+    run. The arguments are those of `train_reward_model`."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_pairs: Sequence[PreferencePair],
+        validation_pairs: Sequence[PreferencePair] = (),
+        *,
+        on_log: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        model=None,
+        tokenizer=None,
+    ):
+        config.validate()
+        if not train_pairs:
+            raise ValueError("no training pairs")
+        self.config = config
+        self.train_pairs, self.validation_pairs = train_pairs, validation_pairs
+        self.on_log, self.should_stop = on_log, should_stop
+        self.model, self.tokenizer = model, tokenizer
+        self.metrics: list[dict] = []  # the logged series
+        self.steps = 0  # optimizer steps done
+        self.pairs_seen = 0
+        self.stopped = False
+        self.eval_seconds = self.eval_cpu_seconds = 0.0
+
+    def run(self) -> TrainResult:
+        self.setup()
+        config = self.config
+        for epoch in range(config.epochs):
+            batches = make_batches(
+                self.lengths,
+                config.batch_size,
+                seed=config.seed + epoch,
+                grouped=config.batching == "grouped",
+            )
+            for start in range(0, len(batches), config.grad_accum):
+                group = batches[start : start + config.grad_accum]
+                if not self.step(group):
+                    break
+                self._after_step(epoch + min(1.0, (start + len(group)) / len(batches)))
+            if self.stopped:
+                break
+        return self.finish()
+
+    # --- setup ---
+
+    def setup(self) -> None:
+        """The device, the model on it, the pairs encoded (once, for the whole run), the
+        optimizer and its schedule; the training clocks start."""
+        import torch
+
+        if self.config.num_threads:
+            torch.set_num_threads(self.config.num_threads)
+        self.device = torch.device(resolve_device(self.config.device))
+        torch.manual_seed(self.config.seed)  # the reward head's initialisation
+        self._prepare_model(torch)
+        self._encode()
+        self._prepare_optimizer(torch)
+        self.model.train()
+        zero = torch.zeros((), device=self.device)
+        self.window = _Window(zero.clone(), zero.clone())
+        self.loop_started, self.loop_cpu_started = time.perf_counter(), time.process_time()
+
+    def _prepare_model(self, torch) -> None:
+        if self.model is None or self.tokenizer is None:
+            self.model, self.tokenizer = load_base(self.config)
+        if getattr(self.model.config, "num_labels", 1) != 1:
+            raise ValueError("a reward model needs num_labels=1")
+        prepare_tokenizer(self.tokenizer, self.model)
+        self.model.to(self.device)
+        if self.config.disable_dropout:
+            _disable_dropout(torch, self.model)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.pad_id = self.tokenizer.pad_token_id
+
+    def _encode(self) -> None:
+        started = time.perf_counter()
+        self.fmt = text_format(self.tokenizer, usable_length(self.model, self.config.max_length))
+        self.train = encode_pairs(
+            self.tokenizer, self.train_pairs, self.fmt, use_margin=self.config.use_margin
+        )
+        self.validation = encode_pairs(self.tokenizer, self.validation_pairs, self.fmt)
+        self.tokenize_seconds = time.perf_counter() - started
+        pairs = zip(self.train.chosen, self.train.rejected, strict=True)
+        self.lengths = [max(len(c), len(r)) for c, r in pairs]
+
+    def _prepare_optimizer(self, torch) -> None:
+        from transformers import get_scheduler
+
+        config = self.config
+        micro_per_epoch = math.ceil(len(self.train) / config.batch_size)
+        self.total_steps = math.ceil(micro_per_epoch / config.grad_accum) * config.epochs
+        # 0: padding costs a CPU its full price, while a GPU takes whole batches.
+        self.chunk_tokens = config.chunk_tokens or (
+            CPU_CHUNK_TOKENS if self.device.type == "cpu" else 0
+        )
+        self.eval_batch = config.eval_batch_size or 2 * config.batch_size
+        self.flat = FlatParameters(torch, self.model, config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.flat.groups, lr=config.lr, fused=True)
+        self.scheduler = get_scheduler(
+            config.scheduler,
+            self.optimizer,
+            num_warmup_steps=math.ceil(config.warmup_ratio * self.total_steps),
+            num_training_steps=self.total_steps,
+        )
+        self.margins = torch.tensor(self.train.margins, dtype=torch.float32)
+
+    # --- steps ---
+
+    def step(self, group: Sequence[Sequence[int]]) -> bool:
+        """One optimizer step over a group of `grad_accum` micro-batches (lists of pair
+        indices). False, and no step, when should_stop() asks to stop before a micro-batch."""
+        import torch
+
+        for batch in group:
+            if self.should_stop is not None and self.should_stop():
+                self.stopped = True
+                return False
+            # The batch's loss is a mean over its pairs, so each pass adds its pairs' terms
+            # divided by the batch size: the gradient is that of one pass over the batch.
+            self._backward(batch, scale=1.0 / (len(batch) * len(group)))
+        if self.config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.flat.flat(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.flat.zero_grad()
+        self.steps += 1
+        return True
+
+    def _backward(self, batch: Sequence[int], scale: float) -> None:
+        """The gradient of one micro-batch, in forward passes of at most `chunk_tokens`."""
+        train, window = self.train, self.window
+        for chunk in _chunks(batch, self.lengths, self.chunk_tokens):
+            texts = [train.chosen[i] for i in chunk] + [train.rejected[i] for i in chunk]
+            ids, mask = _on_device(padded(texts, self.pad_id, left=False), self.device)
+            with autocast(self.device):
+                rewards = _rewards(self.model, ids, mask)
+            chosen, rejected = rewards[: len(chunk)], rewards[len(chunk) :]
+            loss = self._loss(chosen, rejected, chunk)
+            (loss * scale).backward()
+            window.loss += loss.detach() / len(batch)
+            window.correct += (chosen > rejected).sum().detach()
+        window.pairs += len(batch)
+        window.batches += 1
+        self.pairs_seen += len(batch)
+
+    def _loss(self, chosen, rejected, chunk: Sequence[int]):
+        """The sum of the chunk's Bradley-Terry terms (with margins and centering)."""
+        import torch
+
+        diff = chosen - rejected
+        if self.config.use_margin:
+            diff = diff - self.margins[chunk].to(self.device)
+        terms = -torch.nn.functional.logsigmoid(diff)
+        if self.config.center_coef:
+            terms = terms + self.config.center_coef * (chosen + rejected) ** 2
+        return terms.sum()
+
+    def _after_step(self, epoch: float) -> None:
+        config, step = self.config, self.steps
+        if step % config.log_every == 0 or step == self.total_steps:
+            self._log_train(epoch)
+        due = config.eval_every and step % config.eval_every == 0
+        if due and step < self.total_steps and len(self.validation):
+            self.evaluate(epoch)
+
+    def _log_train(self, epoch: float) -> None:
+        window = self.window
+        elapsed = time.perf_counter() - self.loop_started - self.eval_seconds
+        self._emit(
+            {
+                "kind": "train",
+                **self._position(epoch),
+                "loss": window.loss.item() / max(1, window.batches),
+                "accuracy": window.correct.item() / max(1, window.pairs),
+                "lr": self.scheduler.get_last_lr()[0],
+                "pairs_per_s": self.pairs_seen / elapsed if elapsed > 0 else None,
+            }
+        )
+        window.loss.zero_()
+        window.correct.zero_()
+        window.pairs = window.batches = 0
+
+    def _position(self, epoch: float) -> dict:
+        return {
+            "step": self.steps,
+            "epoch": round(epoch, 4),
+            "progress": round(self.steps / self.total_steps, 4),
+        }
+
+    def _emit(self, entry: dict) -> None:
+        self.metrics.append(entry)
+        if self.on_log is not None:
+            self.on_log(entry)
+
+    # --- evaluation and the end ---
+
+    def evaluate(self, epoch: float) -> EvalResult:
+        """Score the validation pairs and log them as an "eval" entry; the time it takes is not
+        training time."""
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = _eval_encoded(self.model, self.validation, self.pad_id, self.eval_batch)
+        self._emit({"kind": "eval", **self._position(epoch), **result.as_metrics()})
+        self.eval_seconds += time.perf_counter() - started
+        self.eval_cpu_seconds += time.process_time() - cpu_started
+        return result
+
+    def finish(self) -> TrainResult:
+        """Stop the clocks, give the parameters their own storage back, evaluate (unless
+        stopped) and gather the final metrics."""
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        train_seconds = time.perf_counter() - self.loop_started - self.eval_seconds
+        train_cpu_seconds = time.process_time() - self.loop_cpu_started - self.eval_cpu_seconds
+        self.flat.restore()
+        self.optimizer = self.scheduler = None  # the AdamW state goes
+        self.model.eval()
+        final: dict[str, Any] = {}
+        if not self.stopped and len(self.validation):
+            final.update(self.evaluate(float(self.config.epochs)).as_metrics())
+        final.update(self._run_metrics(train_seconds, train_cpu_seconds))
+        last_train = next((m for m in reversed(self.metrics) if m["kind"] == "train"), None)
+        if last_train is not None:
+            final["train_loss"] = last_train["loss"]
+            final["train_accuracy"] = last_train["accuracy"]
+        return TrainResult(
+            model=self.model,
+            tokenizer=self.tokenizer,
+            config=self.config,
+            final_metrics=final,
+            metrics=self.metrics,
+            stopped=self.stopped,
+        )
+
+    def _run_metrics(self, train_seconds: float, train_cpu_seconds: float) -> dict[str, Any]:
+        peak, peak_kind = peak_memory_mb(self.device)
+        return {
+            "train_pairs": len(self.train),
+            "validation_pairs": len(self.validation),
+            "truncated_texts": self.train.truncated + self.validation.truncated,
+            "steps": self.steps,
+            "total_steps": self.total_steps,
+            "pairs_trained": self.pairs_seen,
+            "train_seconds": round(train_seconds, 3),
+            "train_cpu_seconds": round(train_cpu_seconds, 3),
+            "tokenize_seconds": round(self.tokenize_seconds, 3),
+            "pairs_per_s": self.pairs_seen / train_seconds if train_seconds > 0 else None,
+            "peak_memory_mb": round(peak, 1) if peak is not None else None,
+            "peak_memory_kind": peak_kind,
+            "device": str(self.device),
+            "max_length": self.fmt.max_length,
+            "stopped": self.stopped,
+        }
+
+
 def train_reward_model(
     config: TrainConfig,
     train_pairs: Sequence[PreferencePair],
@@ -536,203 +787,12 @@ def train_reward_model(
     evaluation, and the result has `stopped=True`. `model` / `tokenizer` replace loading from
     `config.base_model` (the model must be a sequence classifier with one label).
     """
-    import torch
-    from transformers import get_scheduler
-
-    config.validate()
-    if not train_pairs:
-        raise ValueError("no training pairs")
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    device = torch.device(resolve_device(config.device))
-    torch.manual_seed(config.seed)  # the reward head's initialisation
-    if model is None or tokenizer is None:
-        model, tokenizer = load_base(config)
-    if getattr(model.config, "num_labels", 1) != 1:
-        raise ValueError("a reward model needs num_labels=1")
-    prepare_tokenizer(tokenizer, model)
-    model.to(device)
-    if config.disable_dropout:
-        _disable_dropout(torch, model)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-    started = time.perf_counter()
-    fmt = text_format(tokenizer, usable_length(model, config.max_length))
-    train = encode_pairs(tokenizer, train_pairs, fmt, use_margin=config.use_margin)
-    validation = encode_pairs(tokenizer, validation_pairs, fmt)
-    tokenize_s = time.perf_counter() - started
-    pad_id = tokenizer.pad_token_id
-    eval_batch = config.eval_batch_size or 2 * config.batch_size
-
-    lengths = [max(len(c), len(r)) for c, r in zip(train.chosen, train.rejected, strict=True)]
-    chunk_tokens = config.chunk_tokens
-    if chunk_tokens == 0:  # auto: padding costs a CPU its full price; a GPU takes whole batches
-        chunk_tokens = CPU_CHUNK_TOKENS if device.type == "cpu" else 0
-    micro_per_epoch = math.ceil(len(train) / config.batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
-    total_steps = steps_per_epoch * config.epochs
-    flat = FlatParameters(torch, model, config.weight_decay)
-    optimizer = torch.optim.AdamW(flat.groups, lr=config.lr, fused=True)
-    scheduler = get_scheduler(
-        config.scheduler,
-        optimizer,
-        num_warmup_steps=math.ceil(config.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
-    )
-    margins = torch.tensor(train.margins, dtype=torch.float32)
-
-    metrics: list[dict] = []
-
-    def emit(entry: dict) -> None:
-        metrics.append(entry)
-        if on_log is not None:
-            on_log(entry)
-
-    def run_eval(step: int, epoch: float) -> EvalResult:
-        result = _eval_encoded(model, validation, pad_id, eval_batch)
-        emit(
-            {
-                "kind": "eval",
-                "step": step,
-                "epoch": round(epoch, 4),
-                "progress": round(step / total_steps, 4),
-                **result.as_metrics(),
-            }
-        )
-        return result
-
-    model.train()
-    step, pairs_seen, stopped = 0, 0, False
-    eval_seconds, eval_cpu_seconds = 0.0, 0.0
-    window_loss = torch.zeros((), device=device)
-    window_correct = torch.zeros((), device=device)
-    window_pairs, window_batches = 0, 0
-    loop_started, loop_cpu_started = time.perf_counter(), time.process_time()
-    last_eval: EvalResult | None = None
-    for epoch in range(config.epochs):
-        batches = make_batches(
-            lengths,
-            config.batch_size,
-            seed=config.seed + epoch,
-            grouped=config.batching == "grouped",
-        )
-        for group_start in range(0, len(batches), config.grad_accum):
-            group = batches[group_start : group_start + config.grad_accum]
-            for batch in group:
-                if should_stop is not None and should_stop():
-                    stopped = True
-                    break
-                # The batch's loss is a mean over its pairs, so each chunk adds its pairs' terms
-                # divided by the batch size: the gradient is that of one pass over the batch.
-                scale = 1.0 / (len(batch) * len(group))
-                for chunk in _chunks(batch, lengths, chunk_tokens):
-                    ids, mask = _pad(
-                        torch,
-                        [train.chosen[i] for i in chunk] + [train.rejected[i] for i in chunk],
-                        pad_id,
-                        device,
-                    )
-                    with _autocast(torch, device):
-                        rewards = _rewards(model, ids, mask)
-                    chosen, rejected = rewards[: len(chunk)], rewards[len(chunk) :]
-                    diff = chosen - rejected
-                    if config.use_margin:
-                        diff = diff - margins[chunk].to(device)
-                    terms = -torch.nn.functional.logsigmoid(diff)
-                    if config.center_coef:
-                        terms = terms + config.center_coef * (chosen + rejected) ** 2
-                    loss = terms.sum()
-                    (loss * scale).backward()
-                    window_loss += loss.detach() / len(batch)
-                    window_correct += (chosen > rejected).sum().detach()
-                window_pairs += len(batch)
-                window_batches += 1
-                pairs_seen += len(batch)
-            if stopped:
-                break
-            if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(flat.flat(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            flat.zero_grad()
-            step += 1
-            epoch_f = epoch + min(1.0, (group_start + len(group)) / len(batches))
-            if step % config.log_every == 0 or step == total_steps:
-                elapsed = time.perf_counter() - loop_started - eval_seconds
-                emit(
-                    {
-                        "kind": "train",
-                        "step": step,
-                        "epoch": round(epoch_f, 4),
-                        "progress": round(step / total_steps, 4),
-                        "loss": window_loss.item() / max(1, window_batches),
-                        "accuracy": window_correct.item() / max(1, window_pairs),
-                        "lr": scheduler.get_last_lr()[0],
-                        "pairs_per_s": pairs_seen / elapsed if elapsed > 0 else None,
-                    }
-                )
-                window_loss.zero_()
-                window_correct.zero_()
-                window_pairs, window_batches = 0, 0
-            if (
-                config.eval_every
-                and step % config.eval_every == 0
-                and step < total_steps
-                and len(validation)
-            ):
-                eval_started, eval_cpu_started = time.perf_counter(), time.process_time()
-                last_eval = run_eval(step, epoch_f)
-                model.train()
-                eval_seconds += time.perf_counter() - eval_started
-                eval_cpu_seconds += time.process_time() - eval_cpu_started
-        if stopped:
-            break
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    train_seconds = time.perf_counter() - loop_started - eval_seconds
-    train_cpu_seconds = time.process_time() - loop_cpu_started - eval_cpu_seconds
-    flat.restore()
-    del optimizer
-
-    model.eval()
-    final: dict[str, Any] = {}
-    if not stopped and len(validation):
-        last_eval = run_eval(step, float(config.epochs))
-        final.update(last_eval.as_metrics())
-    peak, peak_kind = peak_memory_mb(device)
-    final.update(
-        {
-            "train_pairs": len(train),
-            "validation_pairs": len(validation),
-            "truncated_texts": train.truncated + validation.truncated,
-            "steps": step,
-            "total_steps": total_steps,
-            "pairs_trained": pairs_seen,
-            "train_seconds": round(train_seconds, 3),
-            "train_cpu_seconds": round(train_cpu_seconds, 3),
-            "tokenize_seconds": round(tokenize_s, 3),
-            "pairs_per_s": pairs_seen / train_seconds if train_seconds > 0 else None,
-            "peak_memory_mb": round(peak, 1) if peak is not None else None,
-            "peak_memory_kind": peak_kind,
-            "device": str(device),
-            "max_length": fmt.max_length,
-            "stopped": stopped,
-        }
-    )
-    last_train = next((m for m in reversed(metrics) if m["kind"] == "train"), None)
-    if last_train is not None:
-        final["train_loss"] = last_train["loss"]
-        final["train_accuracy"] = last_train["accuracy"]
-    return TrainResult(
+    return RewardTraining(
+        config,
+        train_pairs,
+        validation_pairs,
+        on_log=on_log,
+        should_stop=should_stop,
         model=model,
         tokenizer=tokenizer,
-        config=config,
-        final_metrics=final,
-        metrics=metrics,
-        stopped=stopped,
-    )
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
+    ).run()
