@@ -12,7 +12,6 @@ from functools import cache
 # MiniLM was trained on sequences of up to 256 word pieces; longer ones are cut.
 MAX_LENGTH = 256
 BATCH_SIZE = 64
-MODEL_NAME = "all-MiniLM-L6-v2"
 
 
 @cache

@@ -1,6 +1,6 @@
-"""The expensive evaluation target (DESIGN.md section 4): accuracy, on held-out human labels, of
-a reward model trained on a routed label set. ML module: the trainer (torch, transformers) is
-imported when a model is trained.
+"""The expensive evaluation target (docs/architecture.md, "Evaluating a router"): accuracy, on
+held-out human labels, of a reward model trained on a routed label set. ML module: the trainer
+(torch, transformers) is imported when a model is trained.
 
 Per seed the evaluated comparisons are split by prompt (scoring.training.data.split_by_prompt):
 the reward model trains on the training side's routed labels (the bought human label where the
