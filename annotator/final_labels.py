@@ -56,16 +56,12 @@ def human_majority(votes: list[tuple[str, str]]) -> tuple[str, str, float] | Non
 
 
 def final_label(
-    votes: list[tuple[str, str]],
-    lm: tuple[str, str, float | None] | None,
-    *,
-    majority: tuple[str, str, float] | None = None,
+    votes: list[tuple[str, str]], lm: tuple[str, str, float | None] | None
 ) -> FinalLabel | None:
     """The final label from a comparison's human votes and its primary judge's latest label
-    (choice, strength, p_a), or None where there is none. `majority` passes in
-    `human_majority(votes)` where the caller has it already (exports memoize it)."""
+    (choice, strength, p_a), or None where there is none."""
     if votes:
-        found = majority if majority is not None else human_majority(votes)
+        found = human_majority(votes)
         if found is None:
             return None
         choice, strength, agreement = found
@@ -110,3 +106,40 @@ def latest_first_sql(alias: str = "") -> str:
     """LATEST_FIRST as an SQL ORDER BY list, for queries written in SQL (the TRL export)."""
     prefix = f"{alias}." if alias else ""
     return ", ".join(f"{prefix}{name[1:]} DESC" for name in LATEST_FIRST)
+
+
+class FinalLabelCounts(NamedTuple):
+    human: int  # comparisons whose final label is their human majority
+    lm: int  # comparisons without human votes whose final label is the primary judge's
+    none: int  # the rest: a tied vote or a Tie majority, an LM Tie, or no label at all
+
+
+def final_label_counts(project) -> FinalLabelCounts:
+    """Where the project's final labels come from, counted by the rule itself: the numbers of
+    human and LM rows of the TRL export."""
+    from annotator.models import Comparison, HumanLabel, LMLabel
+
+    votes: dict[int, list[tuple[str, str]]] = {}
+    for pk, choice, n in (
+        HumanLabel.objects.filter(comparison__project=project)
+        .order_by()
+        .values_list("comparison_id", "overall_choice")
+        .annotate(n=Count("id"))
+    ):
+        votes.setdefault(pk, []).extend([(choice, Strength.UNKNOWN)] * n)
+    decided: dict[tuple, bool] = {}  # one majority per distinct vote count
+    human = 0
+    for cast in votes.values():
+        key = tuple(sorted(cast))
+        if key not in decided:
+            decided[key] = human_majority(cast) is not None
+        human += decided[key]
+    lm = 0
+    judge = project_primary_judge(project)
+    if judge:
+        latest = latest_lm_labels(
+            LMLabel.objects.filter(comparison__project=project, judge_name=judge)
+        ).values_list("comparison_id", "choice")
+        lm = sum(1 for pk, choice in latest if pk not in votes and choice != Choice.TIE)
+    total = Comparison.objects.filter(project=project).count()
+    return FinalLabelCounts(human=human, lm=lm, none=total - human - lm)

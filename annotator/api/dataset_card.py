@@ -2,9 +2,9 @@
 
 from django.apps import apps
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count
 
-from annotator.final_labels import project_primary_judge
+from annotator.final_labels import final_label_counts, project_primary_judge
 from annotator.models import Comparison, HumanLabel, LMLabel, Project
 
 
@@ -70,16 +70,8 @@ def dataset_card_markdown(*, project: Project) -> str:
 def _summary_section(project: Project, judge: str | None) -> list[str]:
     """Counts of comparisons by where their final label comes from, of human labels by source,
     and the project's settings."""
-    comparisons = Comparison.objects.filter(project=project)
-    lm_only = comparisons.filter(labels_done=0)
-    if judge:
-        lm_only = lm_only.filter(
-            Exists(LMLabel.objects.filter(comparison=OuterRef("pk"), judge_name=judge))
-        )
-    else:
-        lm_only = lm_only.none()
-    total = comparisons.count()
-    n_human, n_lm = comparisons.filter(labels_done__gt=0).count(), lm_only.count()
+    total = Comparison.objects.filter(project=project).count()
+    final = final_label_counts(project)
     by_source = dict(
         HumanLabel.objects.filter(comparison__project=project)
         .order_by()
@@ -95,9 +87,9 @@ def _summary_section(project: Project, judge: str | None) -> list[str]:
         f"| project | `{project.slug}` |",
         f"| licence | {project.license or 'not set'} |",
         f"| comparisons | {total} |",
-        f"| final label from humans | {n_human} |",
-        f"| final label from the LM judge (no human label) | {n_lm} |",
-        f"| without a label | {total - n_human - n_lm} |",
+        f"| final label from humans | {final.human} |",
+        f"| final label from the LM judge (no human label) | {final.lm} |",
+        f"| without a final label (tied or Tie votes, an LM Tie, no label) | {final.none} |",
         f"| human labels (platform / imported) | {by_source.get('platform', 0)} / "
         f"{by_source.get('imported', 0)} |",
         f"| primary judge | {judge or 'none'} |",

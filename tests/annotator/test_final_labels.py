@@ -1,6 +1,7 @@
 """One final-label rule for every reader: the TRL export, reward-model training, routing, the
 analytics and the judge report agree on each comparison's final label."""
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import numpy as np
@@ -8,8 +9,14 @@ import orjson
 import pytest
 
 from annotator.analytics.arrays import CHOICE_CODE, project_arrays
+from annotator.api.dataset_card import dataset_card_markdown
 from annotator.dataio.export import dataset_export_lines
-from annotator.final_labels import final_label, human_majority, latest_lm_labels
+from annotator.final_labels import (
+    final_label,
+    final_label_counts,
+    human_majority,
+    latest_lm_labels,
+)
 from annotator.models import Comparison, HumanLabel, LMLabel
 from routing.problem import CHOICE_CODES
 from routing.selectors import routing_inputs
@@ -109,6 +116,27 @@ def test_every_reader_agrees_on_the_final_label(labelled):
     report = {row.comparison_id: row for row in rows}
     assert report[ids["voted"]].judge_choice == "B"
     assert human_majority(report[ids["voted"]].human_votes)[0] == expected["voted"]
+
+
+def test_the_dataset_card_counts_what_the_trl_export_holds(labelled):
+    project, _ = labelled
+    tied = _comparison(project, "tied")
+    for name, choice in (("ann-1", "A"), ("ann-2", "B")):
+        HumanLabel.objects.create(
+            comparison=tied,
+            annotator_name=name,
+            overall_choice=choice,
+            overall_strength="clearly",
+            source="imported",
+        )
+    _lm(_comparison(project, "lm-tie"), "v1", "tie", datetime(2024, 1, 1, tzinfo=UTC))
+    _comparison(project, "unlabelled")
+    sources = Counter(orjson.loads(line)["label_source"] for line in _lines(project, "trl"))
+    counts = final_label_counts(project)
+    assert (counts.human, counts.lm, counts.none) == (sources["human"], sources["lm"], 3)
+    card = dataset_card_markdown(project=project)
+    assert f"| final label from humans | {sources['human']} |" in card
+    assert f"| final label from the LM judge (no human label) | {sources['lm']} |" in card
 
 
 def test_the_full_export_lists_every_label_and_the_trl_export_only_the_final_one(labelled):

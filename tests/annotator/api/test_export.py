@@ -222,8 +222,10 @@ def test_the_dataset_card_describes_the_export(imported, clients):
     card = response.content.decode()
     assert "| licence | CC-BY-4.0 |" in card
     assert "| comparisons | 3 |" in card
-    assert "| final label from humans | 1 |" in card
+    # The one comparison with human labels has a split vote: no final label (as in the export).
+    assert "| final label from humans | 0 |" in card
     assert "| final label from the LM judge (no human label) | 1 |" in card
+    assert "| without a final label (tied or Tie votes, an LM Tie, no label) | 2 |" in card
     assert "| human labels (platform / imported) | 0 / 2 |" in card
     assert "| judge-x | v1 | 2 |" in card
     assert "| guidelines version | 1 |" in card
