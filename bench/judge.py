@@ -320,7 +320,7 @@ def profile_ours(backend, inputs: list, top: int = 12) -> str:
     return "\n".join(lines) + "\n" + body[body.find("   ncalls") :]
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -347,20 +347,26 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.limit, args.rounds = min(args.limit or 20, 20), 1
+    return args
 
+
+def _evaluator_check(args: argparse.Namespace) -> dict:
     if args.skip_gpt4_check:
-        check = dict.fromkeys(
+        print("GPT-4 evaluator check skipped (--skip-gpt4-check)")
+        return dict.fromkeys(
             ("gpt4_accuracy_recomputed", "gpt4_accuracy_reported", "gpt4_check_ok")
         )
-        print("GPT-4 evaluator check skipped (--skip-gpt4-check)")
-    else:
-        check = gpt4_check(args.data)
-        print(
-            f"GPT-4 Vanilla_NoRules through our LLMBar reader: "
-            f"{check['gpt4_correct_recomputed']} correct; statistics.json correct_both: "
-            f"{check['gpt4_correct_reported']}; {'match' if check['gpt4_check_ok'] else 'MISMATCH'}"
-        )
+    check = gpt4_check(args.data)
+    print(
+        f"GPT-4 Vanilla_NoRules through our LLMBar reader: "
+        f"{check['gpt4_correct_recomputed']} correct; statistics.json correct_both: "
+        f"{check['gpt4_correct_reported']}; {'match' if check['gpt4_check_ok'] else 'MISMATCH'}"
+    )
+    return check
 
+
+def _load_backend(args: argparse.Namespace):
+    """(the default judge as HFLocalBackend, seconds it took to load)."""
     import torch
     import transformers
 
@@ -370,9 +376,6 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    records = load_pairs(args.data, args.limit, shortest=args.quick)
-    inputs = judge_inputs(records)
-    n = len(records)
     device = resolve_device(args.device)
     dtype = resolve_dtype(device, args.dtype)
     model_dir, gguf_file = smollm2_location()
@@ -387,61 +390,58 @@ def main() -> None:
         prefix_cache={"auto": None, "on": True, "off": False}[args.prefix_cache],
     )
     load_s = time.perf_counter() - started
-    threads = torch.get_num_threads()
     print(
         f"judge: {gguf_file} on {device} ({dtype}), torch {torch.__version__}, transformers "
-        f"{transformers.__version__}, {threads} threads, loaded in {load_s:.1f} s (not counted)"
+        f"{transformers.__version__}, {torch.get_num_threads()} threads, loaded in {load_s:.1f} s "
+        "(not counted)"
     )
-    which = "shortest" if args.quick else "first"
-    print(f"data: the {which} {n} pairs of {args.data}, both orders = {len(inputs)} sequences")
+    return backend, load_s
 
-    # Warm up each method once on one small batch (the first pair's two orders).
-    batches = raw_batches(backend, inputs)
+
+def _timed_rounds(backend, inputs: list, batches: list[dict], rounds: int) -> dict:
+    """Ours and raw interleaved (which goes first alternates), `rounds` times each, after one
+    warm-up each on the first pair's two orders."""
     run_ours(backend, inputs[:2])
     run_raw(backend.model, raw_batches(backend, inputs[:2]))
-
-    # Ours and raw interleaved (which goes first alternates), `rounds` times each; the better
-    # time of each is kept.
-    ours_times, raw_times, ours_cpu, raw_cpu = [], [], [], []
-    for round_ in range(max(1, args.rounds)):
+    times: dict = {"ours": [], "raw": [], "ours_cpu": [], "raw_cpu": []}
+    for round_ in range(max(1, rounds)):
         for method in ("ours", "raw") if round_ % 2 == 0 else ("raw", "ours"):
             if method == "ours":
-                seconds, cpu, (scores, verdicts) = timed(lambda: run_ours(backend, inputs), device)
-                ours_times.append(seconds)
-                ours_cpu.append(cpu)
+                seconds, cpu, times["scored"] = timed(
+                    lambda: run_ours(backend, inputs), backend.device
+                )
             else:
-                seconds, cpu, _ = timed(lambda: run_raw(backend.model, batches), device)
-                raw_times.append(seconds)
-                raw_cpu.append(cpu)
-        print(f"  round {round_ + 1}: ours {ours_times[-1]:.2f} s, raw {raw_times[-1]:.2f} s")
-    ours_s, raw_s = min(ours_times), min(raw_times)
-    figures = ours_figures(records, scores, verdicts)
-    enc_s = encode_seconds(backend, inputs)
+                seconds, cpu, _ = timed(lambda: run_raw(backend.model, batches), backend.device)
+            times[method].append(seconds)
+            times[f"{method}_cpu"].append(cpu)
+        print(f"  round {round_ + 1}: ours {times['ours'][-1]:.2f} s, raw {times['raw'][-1]:.2f} s")
+    return times
 
-    naive_one(backend, inputs[0])  # warm-up
-    naive_s, naive_cpu_s, answers = timed(lambda: run_naive(backend, inputs), device)
-    naive = naive_figures(records, answers)
 
-    padded = sum(b["input_ids"].numel() for b in batches)
-    results = {
+def _results(backend, records, inputs, batches, times, figures, naive, extra) -> dict:
+    n = len(records)
+    ours_s, raw_s = min(times["ours"]), min(times["raw"])
+    naive_s, naive_cpu_s = extra["naive_s"], extra["naive_cpu_s"]
+    check = extra["check"]
+    return {
         "pairs": n,
         "sequences": len(inputs),
-        "device": device,
-        "dtype": dtype,
+        "device": backend.device,
+        "dtype": backend.dtype,
         "batch_size": 2 if backend.one_comparison_per_batch else backend.batch_size,
         "raw_batch_size": backend.batch_size,
         "prefix_cache": backend.prefix_cache,
-        "threads": threads,
-        "rounds": len(ours_times),
-        "selection": which,
+        "threads": extra["threads"],
+        "rounds": len(times["ours"]),
+        "selection": extra["selection"],
         "pairs_per_s": n / ours_s,
         "tokens_per_s": figures["input_tokens"] / ours_s,
         "naive_pairs_per_s": n / naive_s,
         "raw_pairs_per_s": n / raw_s,
         "ratio_vs_naive": naive_s / ours_s,
         "ratio_vs_raw": raw_s / ours_s,
-        "cpu_ratio_vs_naive": naive_cpu_s / min(ours_cpu),
-        "cpu_ratio_vs_raw": min(raw_cpu) / min(ours_cpu),
+        "cpu_ratio_vs_naive": naive_cpu_s / min(times["ours_cpu"]),
+        "cpu_ratio_vs_raw": min(times["raw_cpu"]) / min(times["ours_cpu"]),
         "accuracy": figures["accuracy"],
         "accuracy_ties_broken": figures["accuracy_ties_broken"],
         "ties": figures["ties"],
@@ -450,23 +450,31 @@ def main() -> None:
         "label_mass": figures["label_mass"],
         **naive,
         "ours_s": ours_s,
-        "ours_s_rounds": ours_times,
+        "ours_s_rounds": times["ours"],
         "raw_s": raw_s,
-        "raw_s_rounds": raw_times,
+        "raw_s_rounds": times["raw"],
         "naive_s": naive_s,
-        "ours_cpu_s": min(ours_cpu),
-        "raw_cpu_s": min(raw_cpu),
+        "ours_cpu_s": min(times["ours_cpu"]),
+        "raw_cpu_s": min(times["raw_cpu"]),
         "naive_cpu_s": naive_cpu_s,
-        "encode_s": enc_s,
+        "encode_s": extra["encode_s"],
         "input_tokens": figures["input_tokens"],
-        "padded_tokens": padded,
+        "padded_tokens": sum(b["input_ids"].numel() for b in batches),
         "truncated": figures["truncated"],
-        "load_s": load_s,
+        "load_s": extra["load_s"],
         "gpt4_accuracy_recomputed": check["gpt4_accuracy_recomputed"],
         "gpt4_accuracy_reported": check["gpt4_accuracy_reported"],
         "gpt4_check_ok": check["gpt4_check_ok"],
     }
 
+
+def _print_table(results: dict, figures: dict, naive: dict) -> None:
+    n, ours_s, raw_s, naive_s = (
+        results["pairs"],
+        results["ours_s"],
+        results["raw_s"],
+        results["naive_s"],
+    )
     print()
     print("| method | seconds | pairs/s | accuracy (tie = wrong) | notes |")
     print("| --- | --- | --- | --- | --- |")
@@ -478,13 +486,17 @@ def main() -> None:
     print(
         f"| naive (generate {NAIVE_MAX_NEW_TOKENS} tokens, batch 1) | {naive_s:.2f} | "
         f"{n / naive_s:.2f} | {naive['naive_accuracy']:.3f} | {naive['naive_parse_failures']} "
-        f"parse failures of {len(inputs)}; {naive['naive_disagreements']} order disagreements |"
+        f"parse failures of {results['sequences']}; {naive['naive_disagreements']} order "
+        "disagreements |"
     )
     print(
-        f"| raw forward (batch {backend.batch_size}) | {raw_s:.2f} | {n / raw_s:.2f} | | "
-        f"{padded} tokens with padding for {figures['input_tokens']} real |"
+        f"| raw forward (batch {results['raw_batch_size']}) | {raw_s:.2f} | {n / raw_s:.2f} | | "
+        f"{results['padded_tokens']} tokens with padding for {figures['input_tokens']} real |"
     )
     print()
+
+
+def _print_summary(results: dict, figures: dict, naive: dict) -> None:
     print(
         f"ours/naive = {results['ratio_vs_naive']:.2f}x (target >= {TARGETS['ratio_vs_naive']}), "
         f"ours/raw = {results['ratio_vs_raw']:.3f} (target >= {TARGETS['ratio_vs_raw']})"
@@ -499,22 +511,61 @@ def main() -> None:
         f"{figures['first_shown_picked']:.2f} (ours), {naive['naive_first_shown_picked']:.2f} "
         f"(naive)"
     )
+    ours_s, enc_s = results["ours_s"], results["encode_s"]
     print(
-        f"ours - raw: {ours_s - raw_s:+.2f} s (negative: the shared prefixes ours computes "
-        f"once and raw recomputes per sequence); encoding all {len(inputs)} sequences takes "
-        f"{enc_s:.2f} s ({enc_s / ours_s:.1%} of ours)"
+        f"ours - raw: {ours_s - results['raw_s']:+.2f} s (negative: the shared prefixes ours "
+        f"computes once and raw recomputes per sequence); encoding all {results['sequences']} "
+        f"sequences takes {enc_s:.2f} s ({enc_s / ours_s:.1%} of ours)"
     )
+
+
+def _print_json(results: dict) -> None:
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+    rounded["ours_s_rounds"] = [round(v, 3) for v in results["ours_s_rounds"]]
+    rounded["raw_s_rounds"] = [round(v, 3) for v in results["raw_s_rounds"]]
+    if any(isinstance(v, float) and math.isnan(v) for v in rounded.values()):
+        print("warning: some figures are NaN", file=sys.stderr)
+    print(json.dumps(rounded))
+
+
+def main() -> None:
+    import torch
+
+    args = _arguments()
+    check = _evaluator_check(args)
+    backend, load_s = _load_backend(args)
+    records = load_pairs(args.data, args.limit, shortest=args.quick)
+    inputs = judge_inputs(records)
+    which = "shortest" if args.quick else "first"
+    print(
+        f"data: the {which} {len(records)} pairs of {args.data}, both orders = {len(inputs)} "
+        "sequences"
+    )
+    batches = raw_batches(backend, inputs)
+    times = _timed_rounds(backend, inputs, batches, args.rounds)
+    figures = ours_figures(records, *times["scored"])
+    encode_s = encode_seconds(backend, inputs)
+    naive_one(backend, inputs[0])  # warm-up
+    naive_s, naive_cpu_s, answers = timed(lambda: run_naive(backend, inputs), backend.device)
+    naive = naive_figures(records, answers)
+    extra = {
+        "check": check,
+        "load_s": load_s,
+        "encode_s": encode_s,
+        "naive_s": naive_s,
+        "naive_cpu_s": naive_cpu_s,
+        "threads": torch.get_num_threads(),
+        "selection": which,
+    }
+    results = _results(backend, records, inputs, batches, times, figures, naive, extra)
+    _print_table(results, figures, naive)
+    _print_summary(results, figures, naive)
     if results["ratio_vs_raw"] < TARGETS["ratio_vs_raw"] and not args.profile:
         print("ours/raw is under target: rerun with --profile for a cProfile of ours")
     if args.profile:
         print("\ncProfile of one pass of ours (by own time):")
         print(profile_ours(backend, inputs))
-    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
-    rounded["ours_s_rounds"] = [round(v, 3) for v in ours_times]
-    rounded["raw_s_rounds"] = [round(v, 3) for v in raw_times]
-    if any(isinstance(v, float) and math.isnan(v) for v in rounded.values()):
-        print("warning: some figures are NaN", file=sys.stderr)
-    print(json.dumps(rounded))
+    _print_json(results)
 
 
 if __name__ == "__main__":
