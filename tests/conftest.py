@@ -10,6 +10,7 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
+from annotator.dataio.importer import comparisons_import
 from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
 
@@ -56,6 +57,17 @@ def write_lines(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def load_records():
+    """Import records (dicts in the native format) into a project through the service."""
+
+    def load(project, records) -> None:
+        body = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        comparisons_import(project=project, stream=io.BytesIO(body), source_name="test.jsonl")
+
+    return load
 
 
 class ImportResult:
@@ -109,6 +121,13 @@ def run_export(db):
         return out.getvalue().encode()
 
     return run
+
+
+def command_output(name: str, *args) -> str:
+    """Run a management command as a user does; what it printed."""
+    out = io.StringIO()
+    call_command(name, *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
 
 
 def table_counts() -> tuple[int, int, int]:

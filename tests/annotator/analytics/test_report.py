@@ -11,8 +11,7 @@ from annotator.analytics.report import (
     project_report_refresh,
 )
 from annotator.models import ProjectAnalytics
-
-from .conftest import planted_records
+from tests.import_records import planted_records
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@ import pytest
 from annotator.models import ProjectAnalytics
 from annotator.services import project_create
 from tests.conftest import wait_for
-
-from .conftest import planted_records
+from tests.import_records import planted_records
 
 
 @pytest.mark.slow

@@ -5,8 +5,7 @@ from django.urls import reverse
 from annotator.analytics.report import project_report_refresh
 from annotator.models import Role
 from annotator.services import membership_set
-
-from .conftest import planted_records
+from tests.import_records import planted_records
 
 User = get_user_model()
 

@@ -7,7 +7,7 @@ import orjson
 
 from annotator.analytics.report import analytics_labels_changed, project_report_refresh
 from annotator.dataio.importer import comparisons_import
-from tests.annotator.analytics.conftest import planted_records
+from tests.import_records import planted_records
 
 URL = "/api/v1/projects/proj/analytics"
 

@@ -12,7 +12,7 @@ from annotator.dataio.importer import COMPARISON_COLUMNS, LM_COLUMNS
 from annotator.models import Comparison, LMLabel
 from annotator.services import membership_set
 from tests.annotator.api.helpers import comparison_with_labels
-from tests.annotator.test_importer import RICH, native
+from tests.import_records import RICH, native
 
 URL = "/api/v1/projects/proj/export.jsonl"
 

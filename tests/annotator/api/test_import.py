@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from annotator.models import Comparison, ImportJob
-from tests.annotator.test_importer import RICH, native
 from tests.conftest import DATA, table_counts, wait_for
+from tests.import_records import RICH, native
 
 URL = "/api/v1/projects/proj/import"
 

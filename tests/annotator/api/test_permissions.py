@@ -15,7 +15,7 @@ from annotator.dataio.jobs import import_job_create
 from scoring.judging.runs import judge_save
 from scoring.models import Judge, JudgeRun, RewardModelRun
 from tests.annotator.api.helpers import ROLES, comparison_with_labels
-from tests.routing.test_api import routing_run_with_decisions
+from tests.routing.api.test_views import routing_run_with_decisions
 
 READ, EXPORT, ADMIN = "read", "export", "admin"
 P = "/api/v1/projects/proj"

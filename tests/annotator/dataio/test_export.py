@@ -8,8 +8,8 @@ from annotator.dataio.export import dataset_export_lines
 from annotator.final_labels import human_majority
 from annotator.models import Comparison, HumanLabel, LMLabel
 from annotator.services import project_create
-from tests.annotator.test_importer import RICH, native
 from tests.conftest import DATA
+from tests.import_records import RICH, native
 
 
 def _lines(data: bytes) -> list[dict]:

@@ -1,65 +1,20 @@
-"""The import command and service: native format, all-or-nothing errors, duplicates, updates."""
+"""The import command and service: native format, all-or-nothing errors, duplicates, updates,
+and a large file streamed in flat memory."""
 
 import io
 import subprocess
 import sys
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
 from django.test import override_settings
 
 from annotator.dataio.importer import ImportFailed, comparisons_import
+from annotator.dataio.synthetic import synthetic_jsonl
 from annotator.models import Comparison, HumanLabel, LMLabel, Project, Route
 from tests.conftest import ROOT, child_env, table_counts
-
-
-def native(external_id="c1", **overrides):
-    record = {
-        "external_id": external_id,
-        "prompt": f"Question {external_id}?",
-        "response_a": "Answer one.",
-        "response_b": "Answer two.",
-    }
-    record.update(overrides)
-    return record
-
-
-RICH = native(
-    "rich",
-    model_a="model-x",
-    model_b="model-y",
-    metadata={"source": "unit", "subject": "math", "tags": ["a", "b"]},
-    human_labels=[
-        {
-            "annotator": "ann-1",
-            "annotator_type": "expert",
-            "overall": "A-is-slightly-better",
-            "helpful": "a-is-clearly-better",
-            "truthful": "Tie",
-            "harmless": None,
-            "confidence": "fairly-confident",
-            "reasons": ["correct", "concise"],
-            "rationale": "A answers the question.",
-            "time_spent_s": 12.5,
-            "shown_order": "BA",
-            "guidelines_version": 2,
-            "created_at": "2026-01-02T03:04:05+00:00",
-        },
-        {"annotator": "ann-2", "overall": "B"},
-    ],
-    lm_labels=[
-        {
-            "judge": "judge-x",
-            "judge_version": "v1",
-            "overall": "A",
-            "p_a": 0.8,
-            "p_a_ab": 0.9,
-            "p_a_ba": 0.7,
-            "position_consistent": True,
-            "rationale": "",
-        }
-    ],
-)
+from tests.import_records import RICH, native
 
 
 def test_native_happy_path_stores_every_field(project, write_lines, run_import):
@@ -417,3 +372,32 @@ def test_the_command_line_exits_non_zero_and_prints_the_summary_last(tmp_path):
     assert f"{bad}:1: prompt: missing" in failed.stderr
     assert "nothing was written" in failed.stderr
     assert HumanLabel.objects.count() == 0
+
+
+FILE_MB = 50
+
+
+@pytest.mark.slow
+@override_settings(IMPORT_BATCH_SIZE=500)
+def test_a_50_mb_file_imports_with_flat_memory(project, tmp_path):
+    path = tmp_path / "big.jsonl"
+    n = 0
+    with path.open("wb") as out:
+        for line in synthetic_jsonl(10**7, words=80):
+            out.write(line)
+            n += 1
+            if out.tell() >= FILE_MB * 2**20:
+                break
+
+    tracemalloc.start()
+    try:
+        with path.open("rb") as stream:
+            summary = comparisons_import(project=project, stream=stream, source_name=path.name)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert summary.created == n == Comparison.objects.count()
+    assert LMLabel.objects.count() == 2 * n
+    # One batch of 500 records is about 1 MB of JSON; the whole file is 50 MB.
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {FILE_MB} MB file"

@@ -7,8 +7,8 @@ import pytest
 from annotator.dataio.jobs import import_job_create, import_job_run
 from annotator.models import Comparison, ImportJob
 from annotator.services import project_create
-from tests.annotator.test_importer import RICH, native
 from tests.conftest import DATA, wait_for
+from tests.import_records import RICH, native
 
 
 def _lines(*records) -> io.BytesIO:

@@ -10,7 +10,7 @@ from annotator.models import Comparison
 from scoring.judging.runs import judge_run_execute, judge_save
 from scoring.models import Judge, JudgeRun, RewardModelRun
 from tests.annotator.api.helpers import client_for, team_create
-from tests.scoring.test_runs import PrefersGood
+from tests.scoring.judging.test_runs import PrefersGood
 
 P = "/api/v1/projects/proj"
 

@@ -8,8 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotator.analytics.report import project_report_refresh
-
-from .conftest import planted_records
+from tests.import_records import planted_records
 
 
 def _export(project, *args) -> list[dict]:

@@ -1,0 +1,85 @@
+"""The evaluate_routing command, as a user runs it."""
+
+import orjson
+import pytest
+from django.core.management import CommandError
+
+from routing.evaluation import ROW_KEYS
+from tests.conftest import command_output
+from tests.routing.conftest import comparison_record
+
+
+def test_evaluate_routing_writes_results_plot_and_table(routing_project, import_records, tmp_path):
+    # Known answer: the judge is right and sure on c000-c009, wrong and order-inconsistent on
+    # c010-c019 (single gold labels), so judge_confidence at budget 0.5 reaches RE 1.
+    records = [comparison_record(i, lm="A", p_a=1.0, human="A") for i in range(10)]
+    records += [
+        comparison_record(i, lm="A", p_a=0.6, consistent=False, human="B") for i in range(10, 20)
+    ]
+    import_records(records)
+    out = command_output(
+        "evaluate_routing",
+        "--project",
+        "proj",
+        "--strategies",
+        "all_lm,random,judge_confidence,all_human",
+        "--budgets",
+        "0,0.5,1",
+        "--seeds",
+        "2",
+        "--output",
+        str(tmp_path / "eval"),
+    )
+    rows = orjson.loads((tmp_path / "eval" / "results.json").read_bytes())
+    assert len(rows) == 4 * 3 * 2
+    assert all(tuple(row) == ROW_KEYS for row in rows)
+    confident = [r for r in rows if r["strategy"] == "judge_confidence" and r["budget"] == 0.5]
+    assert all(r["label_accuracy"] == 1.0 and r["routing_efficiency"] == 1.0 for r in confident)
+    random_half = [r for r in rows if r["strategy"] == "random" and r["budget"] == 0.5]
+    for r in random_half:
+        assert r["routing_efficiency"] == pytest.approx((r["label_accuracy"] - 0.5) / 0.5)
+    assert (tmp_path / "eval" / "routing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "all-LM accuracy 0.500, all-human 1.000" in out
+    assert "judge_confidence" in out and "RE(b) = (acc(b) - acc(0)) / (acc(1) - acc(0))" in out
+
+
+def test_evaluate_routing_refuses_unknown_strategies(routing_project, tmp_path):
+    with pytest.raises(CommandError, match="unknown nope"):
+        command_output(
+            "evaluate_routing",
+            "--project",
+            "proj",
+            "--strategies",
+            "random,nope",
+            "--output",
+            str(tmp_path),
+        )
+
+
+@pytest.mark.slow
+def test_evaluate_routing_trains_reward_models_on_routed_labels(
+    routing_project, import_records, tmp_path
+):
+    records = [comparison_record(i, lm="A", p_a=1.0, human="A") for i in range(12)]
+    records += [
+        comparison_record(i, lm="A", p_a=0.6, consistent=False, human="B") for i in range(12, 24)
+    ]
+    import_records(records)
+    command_output(
+        "evaluate_routing",
+        "--project",
+        "proj",
+        "--strategies",
+        "all_lm,all_human",
+        "--budgets",
+        "0.5",
+        "--seeds",
+        "1",
+        "--train-rm",
+        "--output",
+        str(tmp_path / "rm"),
+    )
+    rows = orjson.loads((tmp_path / "rm" / "results.json").read_bytes())
+    assert [r["strategy"] for r in rows] == ["all_lm", "all_human"]
+    for row in rows:
+        assert 0.0 <= row["rm_accuracy"] <= 1.0
