@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from annotator.dataio.importer import comparisons_import
 from annotator.models import Comparison, HumanLabel, LMLabel
-from annotator.services import project_create
+from tests.factories import ProjectFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -36,12 +36,12 @@ def child_env(**extra) -> dict:
 
 @pytest.fixture
 def project(db):
-    return project_create(slug="proj", name="Project")
+    return ProjectFactory(slug="proj", name="Project")
 
 
 @pytest.fixture
 def other_project(db):
-    return project_create(slug="other", name="Other project")
+    return ProjectFactory(slug="other", name="Other project")
 
 
 @pytest.fixture

@@ -2,12 +2,17 @@
 
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from annotator.api.services import api_token_create
-from annotator.models import Comparison, HumanLabel, LMLabel, Project, Role
-from annotator.services import membership_set, project_create
+from annotator.models import Comparison, Project, Role
+from tests.factories import (
+    ComparisonFactory,
+    HumanLabelFactory,
+    LMLabelFactory,
+    MembershipFactory,
+    ProjectFactory,
+)
 
 ROLES = ("anonymous", "annotator", "viewer", "admin", "outsider")
 
@@ -21,15 +26,14 @@ class Team:
 
 def team_create() -> Team:
     """Project `proj` with an admin, an annotator and a viewer; `outsider` administers `other`."""
-    User = get_user_model()
-    project = project_create(slug="proj", name="Project")
-    other = project_create(slug="other", name="Other")
+    project = ProjectFactory(slug="proj", name="Project")
+    other = ProjectFactory(slug="other", name="Other")
     users = {}
     for role in ("admin", "annotator", "viewer"):
-        users[role] = User.objects.create_user(role, password="pw")
-        membership_set(project=project, user=users[role], role=role)
-    users["outsider"] = User.objects.create_user("outsider", password="pw")
-    membership_set(project=other, user=users["outsider"], role=Role.ADMIN)
+        users[role] = MembershipFactory(project=project, user__username=role, role=role).user
+    users["outsider"] = MembershipFactory(
+        project=other, user__username="outsider", role=Role.ADMIN
+    ).user
     return Team(project=project, other=other, users=users)
 
 
@@ -44,23 +48,24 @@ def client_for(user=None) -> APIClient:
 
 def comparison_with_labels(project: Project, external_id: str = "c1", **fields) -> Comparison:
     """A comparison with an imported human label, an LM label, and nothing from users."""
-    comparison = Comparison.objects.create(
+    comparison = ComparisonFactory(
         project=project,
         external_id=external_id,
         prompt=f"Prompt {external_id}?",
         response_a="Answer A.",
         response_b="Answer B.",
         content_hash="0" * 64,
+        labels_done=1,
+        slots_taken=1,
         **fields,
     )
-    HumanLabel.objects.create(
+    HumanLabelFactory(
         comparison=comparison,
         annotator_name="someone-else",
-        source="imported",
         overall_choice="A",
         overall_strength="clearly",
     )
-    LMLabel.objects.create(
+    LMLabelFactory(
         comparison=comparison,
         judge_name="judge-x",
         judge_version="v1",
@@ -68,6 +73,4 @@ def comparison_with_labels(project: Project, external_id: str = "c1", **fields) 
         strength="slightly",
         p_a=0.3,
     )
-    Comparison.objects.filter(pk=comparison.pk).update(labels_done=1, slots_taken=1)
-    comparison.refresh_from_db()
     return comparison

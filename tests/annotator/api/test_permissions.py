@@ -12,9 +12,8 @@ import pytest
 
 from annotator.analytics.report import project_report_refresh
 from annotator.dataio.jobs import import_job_create
-from scoring.judging.runs import judge_save
-from scoring.models import Judge, JudgeRun, RewardModelRun
 from tests.annotator.api.helpers import ROLES, comparison_with_labels
+from tests.factories import JudgeRunFactory, RewardModelRunFactory
 from tests.routing.api.test_views import routing_run_with_decisions
 
 READ, EXPORT, ADMIN = "read", "export", "admin"
@@ -64,14 +63,11 @@ def objects(team, tmp_path, settings):
     job = import_job_create(
         project=team.project, stream=io.BytesIO(b"{}\n"), source_name="queued.jsonl"
     )
-    judge = judge_save(judge=Judge(name="j1", backend=Judge.Backend.HF_LOCAL))
-    judge_run = JudgeRun.objects.create(
-        project=team.project, judge=judge, judge_version=judge.version, status="failed"
-    )
+    judge_run = JudgeRunFactory(project=team.project, judge__name="j1", status="failed")
     checkpoint = tmp_path / "checkpoint"
     checkpoint.mkdir()
     (checkpoint / "card.json").write_text("{}")
-    reward_run = RewardModelRun.objects.create(
+    reward_run = RewardModelRunFactory(
         project=team.project, status="succeeded", checkpoint_dir=str(checkpoint)
     )
     routing_run = routing_run_with_decisions(team.project)

@@ -4,8 +4,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from annotator.models import Comparison, HumanLabel, Membership, Project
+from annotator.models import Comparison, Membership, Project
 from tests.annotator.api.helpers import client_for, comparison_with_labels
+from tests.factories import ComparisonFactory, HumanLabelFactory, PlatformLabelFactory
 
 P = "/api/v1/projects/proj"
 
@@ -84,23 +85,9 @@ def test_comparisons_are_cursor_paginated(team, clients):
 
 def test_comparison_filters(team, clients):
     labelled = comparison_with_labels(team.project, "labelled", route="human")
-    Comparison.objects.create(
-        project=team.project,
-        external_id="bare",
-        prompt="p",
-        response_a="a",
-        response_b="b",
-        content_hash="1" * 64,
-        route="lm",
-    )
+    ComparisonFactory(project=team.project, external_id="bare", route="lm")
     split = comparison_with_labels(team.project, "split")
-    HumanLabel.objects.create(
-        comparison=split,
-        annotator_name="third",
-        source="imported",
-        overall_choice="B",
-        overall_strength="clearly",
-    )
+    HumanLabelFactory(comparison=split, annotator_name="third", overall_choice="B")
     Comparison.objects.filter(pk=labelled.pk).update(created_at=timezone.now() - timedelta(days=3))
     viewer = clients["viewer"]
 
@@ -131,12 +118,8 @@ def test_annotators_cannot_filter_on_labels_they_may_not_see(team, clients):
 
 def test_a_comparisons_labels_depend_on_the_callers_role(team, clients):
     comparison = comparison_with_labels(team.project)
-    HumanLabel.objects.create(
-        comparison=comparison,
-        annotator=team.users["annotator"],
-        source="platform",
-        overall_choice="tie",
-        overall_strength="unknown",
+    PlatformLabelFactory(
+        comparison=comparison, annotator=team.users["annotator"], overall_choice="tie"
     )
     url = f"{P}/comparisons/{comparison.pk}/"
 

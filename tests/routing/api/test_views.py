@@ -3,47 +3,36 @@
 
 import pytest
 
-from routing.models import RoutingDecision, RoutingRun
+from routing.models import RoutingRun
 from tests.annotator.api.helpers import client_for, comparison_with_labels, team_create
+from tests.factories import LMLabelFactory, RoutingDecisionFactory, RoutingRunFactory
 
 P = "/api/v1/projects/proj"
 
 
 def routing_run_with_decisions(project) -> RoutingRun:
-    first = comparison_with_labels(project, "r1")
-    second = comparison_with_labels(project, "r2")
-    run = RoutingRun.objects.create(
+    run = RoutingRunFactory(
         project=project,
-        strategy="judge_confidence",
-        strategy_version="1",
         budget_count=1,
-        budget=1,
-        labels_per_item=3,
         total=2,
         human=1,
         lm=1,
         human_label_cost=3,
         expected_label_accuracy=0.8,
     )
-    RoutingDecision.objects.create(
+    RoutingDecisionFactory(
         run=run,
-        comparison=first,
+        comparison=comparison_with_labels(project, "r1"),
         route="human",
-        strategy="judge_confidence",
-        strategy_version="1",
         score=0.9,
         reason="least confident LM label",
-        budget=1,
     )
-    RoutingDecision.objects.create(
+    RoutingDecisionFactory(
         run=run,
-        comparison=second,
+        comparison=comparison_with_labels(project, "r2"),
         route="lm",
-        strategy="judge_confidence",
-        strategy_version="1",
         score=0.1,
         reason="confident LM label",
-        budget=1,
     )
     return run
 
@@ -93,23 +82,12 @@ def test_the_dataset_card_names_the_latest_routing_run(run_and_client):
 
 def _lm_only(project, n: int) -> None:
     """Comparisons with only an LM label each, half of them order-inconsistent."""
-    from annotator.models import Comparison, LMLabel
-
     for i in range(n):
-        comparison = Comparison.objects.create(
-            project=project,
-            external_id=f"lm{i}",
-            prompt=f"q{i}",
-            response_a="a",
-            response_b="b",
-            content_hash="0" * 64,
-        )
-        LMLabel.objects.create(
-            comparison=comparison,
+        LMLabelFactory(
+            comparison__project=project,
+            comparison__external_id=f"lm{i}",
             judge_name="judge-x",
             judge_version="v1",
-            choice="A",
-            strength="unknown",
             p_a=0.5 + i / (2 * n),
             position_consistent=i % 2 == 0,
         )

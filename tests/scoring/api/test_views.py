@@ -7,10 +7,16 @@ import zipfile
 import pytest
 
 from annotator.models import Comparison
-from scoring.judging.runs import judge_run_execute, judge_save
-from scoring.models import Judge, JudgeRun, RewardModelRun
+from scoring.judging.runs import judge_run_execute
+from scoring.models import JudgeRun, RewardModelRun
 from tests.annotator.api.helpers import client_for, team_create
-from tests.scoring.judging.test_runs import PrefersGood
+from tests.factories import (
+    ComparisonFactory,
+    JudgeFactory,
+    JudgeRunFactory,
+    RewardModelRunFactory,
+)
+from tests.scoring.judging.helpers import PrefersGood, good_answer_comparisons
 
 P = "/api/v1/projects/proj"
 
@@ -18,15 +24,8 @@ P = "/api/v1/projects/proj"
 @pytest.fixture
 def team(db):
     team = team_create()
-    for i in range(4):
-        Comparison.objects.create(
-            project=team.project,
-            external_id=f"c{i}",
-            prompt=f"question {i}",
-            response_a="GOOD answer" if i % 2 == 0 else "meh",
-            response_b="meh" if i % 2 == 0 else "GOOD answer",
-        )
-    team.judge = judge_save(judge=Judge(name="fake-judge", backend=Judge.Backend.HF_LOCAL))
+    good_answer_comparisons(team.project, 4)
+    team.judge = JudgeFactory(name="fake-judge")
     return team
 
 
@@ -83,9 +82,7 @@ def test_a_judge_run_on_a_subset_with_a_limit(team, admin):
 
 
 def test_bad_judge_run_requests_name_the_field(team, admin):
-    elsewhere = Comparison.objects.create(
-        project=team.other, external_id="x", prompt="p", response_a="a", response_b="b"
-    )
+    elsewhere = ComparisonFactory(project=team.other)
 
     unknown = admin.post(f"{P}/judge-runs/", {"judge": "nobody"}, format="json")
     foreign = admin.post(
@@ -101,9 +98,7 @@ def test_bad_judge_run_requests_name_the_field(team, admin):
 
 
 def test_only_a_failed_judge_run_resumes(team, admin):
-    run = JudgeRun.objects.create(
-        project=team.project, judge=team.judge, judge_version=team.judge.version, status="failed"
-    )
+    run = JudgeRunFactory(project=team.project, judge=team.judge, status="failed")
 
     resumed = admin.post(f"{P}/judge-runs/{run.pk}/resume/")
     twice = admin.post(f"{P}/judge-runs/{run.pk}/resume/")
@@ -157,10 +152,10 @@ def test_a_checkpoint_downloads_as_a_zip(team, viewer, tmp_path):
     (checkpoint / "sub").mkdir(parents=True)
     (checkpoint / "card.json").write_text('{"metrics": {}}')
     (checkpoint / "sub" / "tokenizer.json").write_text("{}")
-    done = RewardModelRun.objects.create(
+    done = RewardModelRunFactory(
         project=team.project, status="succeeded", checkpoint_dir=str(checkpoint)
     )
-    running = RewardModelRun.objects.create(project=team.project, status="running")
+    running = RewardModelRunFactory(project=team.project, status="running")
 
     response = viewer.get(f"{P}/reward-runs/{done.pk}/checkpoint/")
     missing = viewer.get(f"{P}/reward-runs/{running.pk}/checkpoint/")

@@ -12,9 +12,7 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from annotator.models import Comparison, LMLabel
-from annotator.services import project_create
-from scoring.judging.backend import OrderScore
+from annotator.models import LMLabel
 from scoring.judging.runs import (
     JudgeRunActive,
     judge_run_execute,
@@ -23,52 +21,23 @@ from scoring.judging.runs import (
     judge_runs_reap,
     judge_save,
 )
-from scoring.models import Judge, JudgeRun
+from scoring.models import JudgeRun
 from tests.conftest import wait_for
+from tests.factories import JudgeFactory, JudgeRunFactory, ProjectFactory
+from tests.scoring.judging.helpers import PrefersGood, good_answer_comparisons
 from tests.scoring.tiny_models import tiny_llama, tiny_tokenizer
 
 
-class PrefersGood:
-    """A stand-in model: the response containing GOOD wins, with a bias to the first shown."""
-
-    device = "cpu"
-
-    def __init__(self):
-        self.calls = 0
-
-    def score(self, inputs):
-        self.calls += 1
-        out = []
-        for item in inputs:
-            p = 0.85 if "GOOD" in item.first else 0.25 if "GOOD" in item.second else 0.6
-            out.append(OrderScore(item.key, {"A": p, "B": 1 - p}, p, raw={"fake": True}))
-        return out
-
-    def close(self):
-        pass
-
-
-def _project(n=10, slug="judged"):
-    project = project_create(slug=slug)
-    Comparison.objects.bulk_create(
-        Comparison(
-            project=project,
-            external_id=f"c{i}",
-            prompt=f"question {i}",
-            response_a="GOOD answer" if i % 2 == 0 else "meh",
-            response_b="meh" if i % 2 == 0 else "GOOD answer",
-        )
-        for i in range(n)
-    )
-    return project
-
-
-def _judge(name="fake-judge", **fields):
-    return judge_save(judge=Judge(name=name, backend="hf-local", **fields))
+@pytest.fixture
+def judged(db):
+    """Project `judged` with ten comparisons that PrefersGood judges, and the judge `fake-judge`."""
+    project = ProjectFactory(slug="judged")
+    good_answer_comparisons(project, 10)
+    return project, JudgeFactory(name="fake-judge")
 
 
 def test_the_version_follows_what_changes_the_answers(db):
-    judge = _judge()
+    judge = JudgeFactory(name="fake-judge")
     first = judge.version
     judge.batch_size = 64
     assert judge_save(judge=judge).version == first  # speed only
@@ -78,8 +47,8 @@ def test_the_version_follows_what_changes_the_answers(db):
     assert judge_save(judge=judge).version == first
 
 
-def test_a_run_labels_every_comparison_with_both_orders(db):
-    project, judge = _project(), _judge()
+def test_a_run_labels_every_comparison_with_both_orders(judged):
+    project, judge = judged
     run = judge_run_start(project=project, judge=judge, enqueue=False)
 
     done = judge_run_execute(run_id=run.pk, backend=PrefersGood(), chunk_size=3)
@@ -98,8 +67,8 @@ def test_a_run_labels_every_comparison_with_both_orders(db):
     assert judge in project.scoring.judges.all()
 
 
-def test_a_second_run_only_labels_what_is_missing(db):
-    project, judge = _project(), _judge()
+def test_a_second_run_only_labels_what_is_missing(judged):
+    project, judge = judged
     backend = PrefersGood()
     judge_run_execute(
         run_id=judge_run_start(project=project, judge=judge, enqueue=False, limit=4).pk,
@@ -113,20 +82,20 @@ def test_a_second_run_only_labels_what_is_missing(db):
     assert LMLabel.objects.count() == 10
 
 
-def test_only_one_active_run_per_project_and_judge(db):
-    project, judge = _project(), _judge()
+def test_only_one_active_run_per_project_and_judge(judged):
+    project, judge = judged
     judge_run_start(project=project, judge=judge, enqueue=False)
     with pytest.raises(JudgeRunActive, match="already has an active run"):
         judge_run_start(project=project, judge=judge, enqueue=False)
-    other = _judge("other-judge")
+    other = JudgeFactory(name="other-judge")
     judge_run_start(project=project, judge=other, enqueue=False)
     with pytest.raises(IntegrityError), transaction.atomic():
-        JudgeRun.objects.create(project=project, judge=judge, judge_version="x", status="running")
+        JudgeRunFactory(project=project, judge=judge, judge_version="x", status="running")
 
 
-def test_a_stale_run_is_reaped_and_resumes_where_it_stopped(db, settings):
+def test_a_stale_run_is_reaped_and_resumes_where_it_stopped(judged, settings):
     settings.JUDGE_STALE_SECONDS = 60
-    project, judge = _project(), _judge()
+    project, judge = judged
     run = judge_run_start(project=project, judge=judge, enqueue=False, limit=6)
     judge_run_execute(run_id=run.pk, backend=PrefersGood())
     JudgeRun.objects.filter(pk=run.pk).update(status="running", limit=None)  # as if cut short
@@ -144,8 +113,8 @@ def test_a_stale_run_is_reaped_and_resumes_where_it_stopped(db, settings):
     assert LMLabel.objects.count() == 10
 
 
-def test_a_live_run_is_not_taken_twice(db):
-    project, judge = _project(), _judge()
+def test_a_live_run_is_not_taken_twice(judged):
+    project, judge = judged
     run = judge_run_start(project=project, judge=judge, enqueue=False)
     JudgeRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
     backend = PrefersGood()
@@ -153,14 +122,14 @@ def test_a_live_run_is_not_taken_twice(db):
     assert backend.calls == 0
 
 
-def test_a_backend_error_fails_the_run_with_its_message(db):
+def test_a_backend_error_fails_the_run_with_its_message(judged):
     from scoring.judging.backend import JudgeBackendError
 
     class Broken(PrefersGood):
         def score(self, inputs):
             raise JudgeBackendError("the server has no logprobs")
 
-    project, judge = _project(), _judge()
+    project, judge = judged
     run = judge_run_execute(
         run_id=judge_run_start(project=project, judge=judge, enqueue=False).pk, backend=Broken()
     )
@@ -168,17 +137,14 @@ def test_a_backend_error_fails_the_run_with_its_message(db):
     assert "no logprobs" in run.error
 
 
-def test_the_command_refuses_unknown_judges_and_projects(db):
-    _project()
+def test_the_command_refuses_unknown_judges_and_projects(judged):
     with pytest.raises(CommandError, match="no judge named"):
         call_command("judge", "--project", "judged", "--judge", "nope", stdout=io.StringIO())
     with pytest.raises(CommandError, match="does not exist"):
         call_command("judge", "--project", "nope", stdout=io.StringIO())
 
 
-def test_the_command_queues_a_run(db):
-    _project()
-    _judge()
+def test_the_command_queues_a_run(judged):
     out = io.StringIO()
     call_command("judge", "--project", "judged", "--judge", "fake-judge", stdout=out)
     assert "queued judge run #" in out.getvalue()
@@ -201,8 +167,9 @@ def tiny_model_dir(tmp_path_factory):
 def test_a_worker_killed_mid_run_leaves_a_run_that_resumes_to_label_each_once(
     start_celery_worker, tiny_model_dir
 ):
-    project = _project(n=400, slug="killed")
-    judge = _judge("tiny", model_path=str(tiny_model_dir), device="cpu", batch_size=8)
+    project = ProjectFactory(slug="killed")
+    good_answer_comparisons(project, 400)
+    judge = JudgeFactory(name="tiny", model_path=str(tiny_model_dir), device="cpu", batch_size=8)
     settings_env = {"JUDGE_CHUNK_SIZE": "4", "JUDGE_STALE_SECONDS": "3"}
     first = start_celery_worker(**settings_env)
 
