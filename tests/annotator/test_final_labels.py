@@ -166,3 +166,22 @@ def test_final_label_rule(votes, lm, expected):
 
 def _lines(project, fmt: str) -> list[bytes]:
     return b"".join(dataset_export_lines(project=project, format=fmt)).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("votes", "expected"),
+    [
+        ([], None),
+        ([("A", "clearly")], ("A", "clearly", 1.0)),
+        ([("A", "clearly"), ("B", "slightly")], None),
+        ([("tie", "unknown"), ("tie", "unknown"), ("B", "clearly")], None),
+        ([("B", "clearly"), ("B", "slightly"), ("tie", "unknown")], ("B", "slightly", 0.6667)),
+        ([("B", "clearly"), ("B", "clearly"), ("B", "slightly")], ("B", "clearly", 1.0)),
+        (
+            [("A", "unknown"), ("A", "unknown"), ("B", "clearly"), ("tie", "unknown")],
+            ("A", "unknown", 0.5),
+        ),
+    ],
+)
+def test_human_majority(votes, expected):
+    assert human_majority(votes) == expected

@@ -10,7 +10,7 @@ from django.db import connection
 
 from annotator.dataio.pg_json import json_object_sql, json_value_sql
 from annotator.labels import Choice, Strength, label_format
-from tests.annotator.dataio.test_export import AWKWARD_FLOATS
+from tests.annotator.dataio.export.helpers import AWKWARD_FLOATS
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
-"""The export's optional Dawid-Skene fields and confidence filter (annotator/dataio/export/,
-export_dataset), which read the analytics cache."""
+"""The export's optional Dawid-Skene fields and confidence filter
+(annotator/dataio/export/confidence.py, export_dataset), which read the analytics cache."""
 
 import io
 
@@ -8,6 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotator.analytics.report import project_report_refresh
+from annotator.dataio.export import dataset_export_lines
+from annotator.models import Comparison
+from tests.annotator.dataio.export.helpers import awkward_project, exported_rows
 from tests.import_records import planted_records
 
 
@@ -86,3 +89,39 @@ def test_stale_posteriors_are_recomputed_first(
 def test_min_confidence_must_be_a_probability(labelled):
     with pytest.raises(CommandError, match="between 0 and 1"):
         _export(labelled, "--format", "trl", "--min-confidence", "1.5")
+
+
+def test_full_export_with_confidence_adds_the_posteriors_and_filters(project, monkeypatch):
+    from annotator.dataio.export.confidence import ExportConfidence
+
+    awkward_project(project)
+    ids = list(
+        Comparison.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+    )
+    posteriors = {ids[0]: [0.2, 0.5, 0.3], ids[1]: [0.9, 0.05, 0.05]}
+
+    class Posteriors:
+        def lookup(self, wanted):
+            return [posteriors.get(pk, [float("nan")] * 3) for pk in wanted]
+
+    monkeypatch.setattr(
+        ExportConfidence,
+        "load",
+        classmethod(lambda cls, project, wanted, minimum: cls(Posteriors(), minimum)),
+    )
+    written = b"".join(
+        dataset_export_lines(project=project, format="full", with_confidence=True, batch_size=2)
+    )
+    rows = exported_rows(written)
+    assert [(r["posterior"], r["label_confidence"]) for r in rows] == [
+        ({"A": 0.2, "B": 0.5, "tie": 0.3}, 0.5),
+        ({"A": 0.9, "B": 0.05, "tie": 0.05}, 0.9),
+        (None, None),
+    ]
+    assert list(rows[1])[-4:] == ["human_labels", "lm_labels", "posterior", "label_confidence"]
+    plain = b"".join(dataset_export_lines(project=project, format="full")).splitlines()
+    assert [
+        line[: len(p) - 1] + b"}" for line, p in zip(written.splitlines(), plain, strict=True)
+    ] == plain
+    kept = b"".join(dataset_export_lines(project=project, format="full", min_confidence=0.6))
+    assert [r["external_id"] for r in exported_rows(kept)] == ["plain"]
