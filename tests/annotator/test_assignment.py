@@ -23,31 +23,19 @@ from annotator.assignment import (
     shown_to_canonical,
 )
 from annotator.models import Comparison, HumanLabel, Lease, Membership, Role, Route, Skip
-from annotator.services import membership_set, project_create
+from tests.factories import ComparisonFactory, HumanLabelFactory, MembershipFactory, ProjectFactory
 
 User = get_user_model()
 
 
 def _project(slug="queue", n=5, labels_per_item=3, **settings):
-    project = project_create(slug=slug, labels_per_item=labels_per_item, **settings)
+    """Project `slug` with n comparisons routed to humans: `<slug>-0`, `<slug>-1`, ..."""
+    project = ProjectFactory(slug=slug, labels_per_item=labels_per_item, **settings)
     Comparison.objects.bulk_create(
-        Comparison(
-            project=project,
-            external_id=f"{slug}-{i}",
-            prompt=f"prompt {i}",
-            response_a=f"A{i}",
-            response_b=f"B{i}",
-            route=Route.HUMAN,
-        )
+        ComparisonFactory.build(project=project, external_id=f"{slug}-{i}", route=Route.HUMAN)
         for i in range(n)
     )
     return project
-
-
-def _annotator(project, name, role=Role.ANNOTATOR, **kwargs):
-    user = User.objects.filter(username=name).first() or User.objects.create_user(name)
-    membership_set(project=project, user=user, role=role, **kwargs)
-    return user
 
 
 def _label(project, user, overall=1, **kwargs):
@@ -76,7 +64,7 @@ def test_answers_in_shown_order_are_stored_in_canonical_terms(value, order, expe
 
 def test_a_label_is_stored_canonically_with_its_shown_order(db):
     project = _project(ask_helpful=True)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease, label = _label(
         project,
         user,
@@ -102,7 +90,7 @@ def test_a_label_is_stored_canonically_with_its_shown_order(db):
 
 def test_the_shown_order_is_randomised_across_assignments(db):
     project = _project(n=40, labels_per_item=1)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     orders = set()
     for _ in range(40):
         lease, _ = _label(project, user)
@@ -112,7 +100,7 @@ def test_the_shown_order_is_randomised_across_assignments(db):
 
 def test_a_live_lease_comes_back_on_reload(db):
     project = _project()
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     first = assignment_next(project=project, user=user)
     again = assignment_next(project=project, user=user)
     assert again.pk == first.pk
@@ -122,7 +110,7 @@ def test_a_live_lease_comes_back_on_reload(db):
 
 def test_each_comparison_gets_labels_per_item_labels_and_then_no_more(db):
     project = _project(n=2, labels_per_item=2)
-    users = [_annotator(project, f"u{i}") for i in range(3)]
+    users = [MembershipFactory(project=project).user for _ in range(3)]
     for user in users[:2]:
         _label(project, user)
         _label(project, user)
@@ -132,7 +120,7 @@ def test_each_comparison_gets_labels_per_item_labels_and_then_no_more(db):
 
 def test_an_annotator_never_gets_the_same_comparison_twice(db):
     project = _project(n=3, labels_per_item=3)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     seen = [_label(project, user)[0].comparison_id for _ in range(3)]
     assert len(set(seen)) == 3
     assert assignment_next(project=project, user=user) is None
@@ -140,7 +128,7 @@ def test_an_annotator_never_gets_the_same_comparison_twice(db):
 
 def test_closest_to_completion_first_then_oldest(db):
     project = _project(n=3, labels_per_item=3)
-    a, b = _annotator(project, "a"), _annotator(project, "b")
+    a, b = MembershipFactory(project=project).user, MembershipFactory(project=project).user
     first, _ = _label(project, a)
     # b gets the comparison a already started, not a fresh one
     assert assignment_next(project=project, user=b).comparison_id == first.comparison_id
@@ -149,8 +137,10 @@ def test_closest_to_completion_first_then_oldest(db):
 def test_experts_get_their_subjects_first(db):
     project = _project(n=4)
     Comparison.objects.filter(external_id="queue-2").update(metadata={"subject": "chemistry"})
-    expert = _annotator(project, "chem", annotator_type="expert", subjects=["chemistry"])
-    normal = _annotator(project, "normal")
+    expert = MembershipFactory(
+        project=project, annotator_type="expert", subjects=["chemistry"]
+    ).user
+    normal = MembershipFactory(project=project).user
     assert assignment_next(project=project, user=normal).comparison.external_id == "queue-0"
     # queue-0 is now nearest to completion, but the expert's subject comes first
     assert assignment_next(project=project, user=expert).comparison.external_id == "queue-2"
@@ -159,14 +149,14 @@ def test_experts_get_their_subjects_first(db):
 def test_only_human_routed_comparisons_are_served(db):
     project = _project(n=3)
     Comparison.objects.exclude(external_id="queue-1").update(route=Route.LM)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     assert _label(project, user)[0].comparison.external_id == "queue-1"
     assert assignment_next(project=project, user=user) is None
 
 
 def test_a_skipped_comparison_never_comes_back_to_that_annotator(db):
     project = _project(n=2, labels_per_item=3)
-    user, other = _annotator(project, "ann"), _annotator(project, "other")
+    user, other = MembershipFactory(project=project).user, MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
     skip = assignment_skip(lease_id=lease.pk, user=user, reason="The prompt is unclear")
     assert skip.reason == "The prompt is unclear"
@@ -182,7 +172,7 @@ def test_a_skipped_comparison_never_comes_back_to_that_annotator(db):
 
 def test_a_skip_needs_a_reason(db):
     project = _project()
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
     with pytest.raises(AssignmentError, match="why"):
         assignment_skip(lease_id=lease.pk, user=user, reason="  ")
@@ -191,7 +181,7 @@ def test_a_skip_needs_a_reason(db):
 
 def test_a_double_submit_creates_one_label_and_returns_it_again(db):
     project = _project()
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
     first = label_submit(lease_id=lease.pk, user=user, answer=LabelAnswer(2))
     second = label_submit(lease_id=lease.pk, user=user, answer=LabelAnswer(5))
@@ -214,7 +204,7 @@ def _expire(lease):
 
 def test_an_expired_lease_is_refused_and_its_slot_reclaimed(db):
     project = _project(n=1, labels_per_item=1)
-    slow, fast = _annotator(project, "slow"), _annotator(project, "fast")
+    slow, fast = MembershipFactory(project=project).user, MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=slow)
     assert assignment_next(project=project, user=fast) is None  # the only slot is held
     _expire(lease)
@@ -233,7 +223,7 @@ def test_an_expired_lease_is_refused_and_its_slot_reclaimed(db):
 
 def test_the_periodic_reaper_closes_expired_leases_everywhere(db):
     project = _project()
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
     _expire(lease)
     assert leases_reclaim() == 1
@@ -243,13 +233,12 @@ def test_the_periodic_reaper_closes_expired_leases_everywhere(db):
 
 def test_a_submit_on_a_full_comparison_is_refused(db):
     project = _project(n=1, labels_per_item=1)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
     # An import added the wanted label meanwhile.
-    HumanLabel.objects.create(
+    HumanLabelFactory(
         comparison_id=lease.comparison_id,
         annotator_name="imported",
-        source="imported",
         overall_choice="A",
         overall_strength="unknown",
     )
@@ -261,10 +250,10 @@ def test_a_submit_on_a_full_comparison_is_refused(db):
 def test_permission_matrix(db):
     project = _project(slug="x")
     other = _project(slug="y")
-    member = _annotator(project, "member")
-    outsider = _annotator(other, "outsider")
-    viewer = _annotator(project, "viewer", role=Role.VIEWER)
-    admin = _annotator(project, "boss", role=Role.ADMIN)
+    member = MembershipFactory(project=project).user
+    outsider = MembershipFactory(project=other).user
+    viewer = MembershipFactory(project=project, role=Role.VIEWER).user
+    admin = MembershipFactory(project=project, role=Role.ADMIN).user
 
     with pytest.raises(NotAllowed):
         assignment_next(project=project, user=outsider)
@@ -283,7 +272,7 @@ def test_permission_matrix(db):
 
 def test_deactivating_an_annotator_releases_their_leases(db):
     project = _project()
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
 
     assert annotator_deactivate(project=project, user=user) == 1
@@ -299,7 +288,7 @@ def test_deactivating_an_annotator_releases_their_leases(db):
 
 def test_required_fields_are_enforced(db):
     project = _project(ask_truthful=True, require_aspects=True, require_rationale=True)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     lease = assignment_next(project=project, user=user)
     with pytest.raises(AssignmentError, match="truthful"):
         label_submit(lease_id=lease.pk, user=user, answer=LabelAnswer(1))
@@ -314,7 +303,7 @@ def test_required_fields_are_enforced(db):
 
 def _gold(project, n, choice="A"):
     Comparison.objects.bulk_create(
-        Comparison(
+        ComparisonFactory.build(
             project=project,
             external_id=f"gold-{i}",
             prompt=f"gold {i}",
@@ -339,7 +328,7 @@ def _answer_gold(project, user, right: bool):
 def test_qualification_comes_first_and_a_pass_opens_the_queue(db):
     project = _project(qualification_items=3, qualification_pass_percent=66)
     _gold(project, 4)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     leases = [_answer_gold(project, user, right) for right in (True, True, False)]
     assert {lease.purpose for lease in leases} == {"qualification"}
 
@@ -352,7 +341,7 @@ def test_qualification_comes_first_and_a_pass_opens_the_queue(db):
 def test_failing_the_qualification_blocks_real_items(db):
     project = _project(qualification_items=2, qualification_pass_percent=90)
     _gold(project, 2)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     _answer_gold(project, user, True)
     _answer_gold(project, user, False)
     with pytest.raises(NotAllowed, match="qualification"):
@@ -363,7 +352,7 @@ def test_failing_the_qualification_blocks_real_items(db):
 def test_gold_items_are_mixed_in_at_the_project_rate(db):
     project = _project(n=60, labels_per_item=1, gold_rate=0.25)
     _gold(project, 60)
-    user = _annotator(project, "ann")
+    user = MembershipFactory(project=project).user
     purposes = [_label(project, user)[0].purpose for _ in range(60)]
     gold = purposes.count("gold")
     assert 5 <= gold <= 28  # 15 expected
@@ -435,8 +424,8 @@ def test_concurrent_annotators_never_over_assign_on_postgresql():
     if connection.vendor != "postgresql":
         pytest.skip("real parallel row locking needs PostgreSQL; SQLite serialises writers")
     project = _project(slug="crowd", n=300, labels_per_item=3)
-    users = [_annotator(project, f"worker{i}") for i in range(20)]
-    intruder = _annotator(project, "intruder")  # a member, but never holds these leases
+    users = [MembershipFactory(project=project).user for _ in range(20)]
+    intruder = MembershipFactory(project=project).user  # a member, but never holds these leases
 
     results, errors = _run_annotators(project, users, intruder=intruder)
 
@@ -456,7 +445,7 @@ def test_concurrent_annotators_on_the_serialised_sqlite_path():
     if connection.vendor != "sqlite":
         pytest.skip("the PostgreSQL path has its own, larger test")
     project = _project(slug="crowd", n=20, labels_per_item=2)
-    users = [_annotator(project, f"worker{i}") for i in range(4)]
+    users = [MembershipFactory(project=project).user for _ in range(4)]
 
     results, errors = _run_annotators(project, users)
 

@@ -17,27 +17,17 @@ from annotator.final_labels import (
     human_majority,
     latest_lm_labels,
 )
-from annotator.models import Comparison, HumanLabel, LMLabel
+from annotator.models import Comparison, LMLabel
 from routing.problem import CHOICE_CODES
 from routing.selectors import routing_inputs
 from scoring.report import judge_report_rows
 from scoring.training.data import pairs_from_rows
 from scoring.training.runs import training_rows
-
-
-def _comparison(project, ext: str) -> Comparison:
-    return Comparison.objects.create(
-        project=project,
-        external_id=ext,
-        prompt=f"prompt {ext}",
-        response_a=f"A of {ext}",
-        response_b=f"B of {ext}",
-        content_hash=ext,
-    )
+from tests.factories import ComparisonFactory, LMLabelFactory
 
 
 def _lm(comparison, version: str, choice: str, made: datetime, judge: str = "judge") -> LMLabel:
-    return LMLabel.objects.create(
+    return LMLabelFactory(
         comparison=comparison,
         judge_name=judge,
         judge_version=version,
@@ -55,20 +45,12 @@ def labelled(project):
     2023), so the highest id is not the latest label. `voted`: humans say A, the judge says B."""
     project.primary_judge = "judge"
     project.save()
-    lm_only = _comparison(project, "lm-only")
+    lm_only = ComparisonFactory(project=project, external_id="lm-only")
     _lm(lm_only, "v2", "B", datetime(2024, 6, 1, tzinfo=UTC))
     _lm(lm_only, "v1", "A", datetime(2023, 1, 1, tzinfo=UTC))
     _lm(lm_only, "v1", "A", datetime(2025, 1, 1, tzinfo=UTC), judge="other-judge")
-    voted = _comparison(project, "voted")
+    voted = ComparisonFactory(project=project, external_id="voted", human_votes=["A", "A", "B"])
     _lm(voted, "v1", "B", datetime(2024, 1, 1, tzinfo=UTC))
-    for name, choice in (("ann-1", "A"), ("ann-2", "A"), ("ann-3", "B")):
-        HumanLabel.objects.create(
-            comparison=voted,
-            annotator_name=name,
-            overall_choice=choice,
-            overall_strength="clearly",
-            source="imported",
-        )
     return project, {"lm-only": "B", "voted": "A"}
 
 
@@ -120,17 +102,14 @@ def test_every_reader_agrees_on_the_final_label(labelled):
 
 def test_the_dataset_card_counts_what_the_trl_export_holds(labelled):
     project, _ = labelled
-    tied = _comparison(project, "tied")
-    for name, choice in (("ann-1", "A"), ("ann-2", "B")):
-        HumanLabel.objects.create(
-            comparison=tied,
-            annotator_name=name,
-            overall_choice=choice,
-            overall_strength="clearly",
-            source="imported",
-        )
-    _lm(_comparison(project, "lm-tie"), "v1", "tie", datetime(2024, 1, 1, tzinfo=UTC))
-    _comparison(project, "unlabelled")
+    ComparisonFactory(project=project, external_id="tied", human_votes=["A", "B"])
+    _lm(
+        ComparisonFactory(project=project, external_id="lm-tie"),
+        "v1",
+        "tie",
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    ComparisonFactory(project=project, external_id="unlabelled")
     sources = Counter(orjson.loads(line)["label_source"] for line in _lines(project, "trl"))
     counts = final_label_counts(project)
     assert (counts.human, counts.lm, counts.none) == (sources["human"], sources["lm"], 3)

@@ -1,17 +1,22 @@
 """Invariants held by the database itself, whatever code writes the rows."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from annotator.models import Comparison, HumanLabel, LMLabel, Membership
+from tests.factories import (
+    ComparisonFactory,
+    HumanLabelFactory,
+    LMLabelFactory,
+    MembershipFactory,
+    PlatformLabelFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture
 def comparison(project):
-    return Comparison.objects.create(
-        project=project, external_id="c", prompt="p", response_a="a", response_b="b"
-    )
+    return ComparisonFactory(project=project, external_id="c")
 
 
 def _violates(**kwargs):
@@ -33,15 +38,14 @@ def _human(comparison, **overrides):
 
 
 def test_one_label_per_annotator_name_per_comparison(comparison):
-    HumanLabel.objects.create(**{k: v for k, v in _human(comparison).items() if k != "model"})
+    HumanLabelFactory(comparison=comparison, annotator_name="x")
     _violates(**_human(comparison, overall_choice="B"))
 
 
 def test_one_label_per_platform_user_per_comparison(comparison):
-    user = get_user_model().objects.create_user("u")
-    fields = _human(comparison, annotator=user, annotator_name="", source="platform")
-    HumanLabel.objects.create(**{k: v for k, v in fields.items() if k != "model"})
-    _violates(**fields)
+    user = UserFactory()
+    PlatformLabelFactory(comparison=comparison, annotator=user)
+    _violates(**_human(comparison, annotator=user, annotator_name="", source="platform"))
 
 
 @pytest.mark.parametrize(
@@ -81,12 +85,8 @@ def test_lm_label_values_are_checked_by_the_database(comparison, overrides):
 
 
 def test_one_lm_label_per_judge_version(comparison):
-    LMLabel.objects.create(
-        comparison=comparison, judge_name="j", judge_version="1", choice="A", strength="unknown"
-    )
-    LMLabel.objects.create(
-        comparison=comparison, judge_name="j", judge_version="2", choice="A", strength="unknown"
-    )
+    LMLabelFactory(comparison=comparison, judge_name="j", judge_version="1")
+    LMLabelFactory(comparison=comparison, judge_name="j", judge_version="2")
     _violates(
         model=LMLabel,
         comparison=comparison,
@@ -118,9 +118,7 @@ def test_comparison_values_are_checked_by_the_database(project, overrides):
 
 
 def test_external_id_is_unique_within_a_project_only(project, other_project, comparison):
-    Comparison.objects.create(
-        project=other_project, external_id="c", prompt="p", response_a="a", response_b="b"
-    )
+    ComparisonFactory(project=other_project, external_id="c")
     _violates(
         model=Comparison,
         project=project,
@@ -139,12 +137,11 @@ def test_project_settings_are_checked_by_the_database(project):
 
 
 def test_one_membership_per_user_and_project(project):
-    user = get_user_model().objects.create_user("m")
-    Membership.objects.create(project=project, user=user)
+    user = MembershipFactory(project=project).user
     _violates(model=Membership, project=project, user=user, role="viewer")
     _violates(
         model=Membership,
         project=project,
-        user=get_user_model().objects.create_user("n"),
+        user=UserFactory(),
         role="owner",
     )

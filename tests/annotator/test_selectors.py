@@ -1,27 +1,23 @@
 """Progress, project counts and per-annotator quality figures."""
 
-from django.contrib.auth import get_user_model
 from django.db.models import F
 
-from annotator.models import Comparison, HumanLabel, Role, Route
+from annotator.models import Comparison, Role, Route
 from annotator.selectors import annotator_progress, annotator_stats, project_counts
-from annotator.services import membership_set, project_create
-
-User = get_user_model()
-
-
-def _comparison(project, i, **fields):
-    return Comparison.objects.create(
-        project=project, external_id=f"c{i}", prompt="p", response_a="a", response_b="b", **fields
-    )
+from tests.factories import (
+    ComparisonFactory,
+    MembershipFactory,
+    PlatformLabelFactory,
+    ProjectFactory,
+)
 
 
 def _label(comparison, user, choice, shown="AB", seconds=30.0):
-    HumanLabel.objects.create(
+    """A user's label, counted on the comparison as the assignment engine counts it."""
+    PlatformLabelFactory(
         comparison=comparison,
         annotator=user,
         overall_choice=choice,
-        overall_strength="unknown" if choice == "tie" else "clearly",
         shown_order=shown,
         time_spent_s=seconds,
     )
@@ -31,18 +27,14 @@ def _label(comparison, user, choice, shown="AB", seconds=30.0):
 
 
 def test_progress_and_counts(db):
-    project = project_create(slug="p", labels_per_item=2)
-    user = User.objects.create_user("u")
-    membership_set(project=project, user=user)
-    done = _comparison(project, 0, route=Route.HUMAN, labels_done=2, slots_taken=2)
-    half = _comparison(project, 1, route=Route.HUMAN, labels_done=1, slots_taken=1)
-    _comparison(project, 2, route=Route.HUMAN)
-    _comparison(project, 3, route=Route.LM)
-    _comparison(project, 4, is_gold=True, gold_choice="A", route=Route.HUMAN)
-    HumanLabel.objects.create(
-        comparison=done, annotator=user, overall_choice="A", overall_strength="clearly"
-    )
-    del half
+    project = ProjectFactory(labels_per_item=2)
+    user = MembershipFactory(project=project).user
+    done = ComparisonFactory(project=project, route=Route.HUMAN, labels_done=2, slots_taken=2)
+    ComparisonFactory(project=project, route=Route.HUMAN, labels_done=1, slots_taken=1)
+    ComparisonFactory(project=project, route=Route.HUMAN)
+    ComparisonFactory(project=project, route=Route.LM)
+    ComparisonFactory(project=project, is_gold=True, gold_choice="A", route=Route.HUMAN)
+    PlatformLabelFactory(comparison=done, annotator=user)
 
     progress = annotator_progress(project=project, user=user)
     counts = project_counts(project=project)
@@ -58,14 +50,12 @@ def test_progress_and_counts(db):
 
 
 def test_annotator_stats_flag_the_annotator_who_is_far_off(db):
-    project = project_create(slug="p", labels_per_item=3)
-    good, lazy = User.objects.create_user("good"), User.objects.create_user("lazy")
-    viewer = User.objects.create_user("viewer")
-    for user in (good, lazy):
-        membership_set(project=project, user=user)
-    membership_set(project=project, user=viewer, role=Role.VIEWER)
-    gold = [_comparison(project, i, is_gold=True, gold_choice="A") for i in range(6)]
-    items = [_comparison(project, 100 + i, route=Route.HUMAN) for i in range(24)]
+    project = ProjectFactory(labels_per_item=3)
+    good = MembershipFactory(project=project, user__username="good").user
+    lazy = MembershipFactory(project=project, user__username="lazy").user
+    MembershipFactory(project=project, user__username="viewer", role=Role.VIEWER)
+    gold = ComparisonFactory.create_batch(6, project=project, is_gold=True, gold_choice="A")
+    items = ComparisonFactory.create_batch(24, project=project, route=Route.HUMAN)
     for comparison in gold:
         _label(comparison, good, "A")
         _label(comparison, lazy, "B", shown="BA", seconds=2)  # wrong, and always the left one
@@ -88,10 +78,9 @@ def test_annotator_stats_flag_the_annotator_who_is_far_off(db):
 def test_the_left_response_flag_counts_only_labels_that_chose_a_side(db):
     # The share of the left response is over the labels that chose A or B: an annotator with
     # many ties and few decided labels has too few to be flagged for it (as in the report).
-    project = project_create(slug="p", labels_per_item=3)
-    tier = User.objects.create_user("tier")
-    membership_set(project=project, user=tier)
-    items = [_comparison(project, i, route=Route.HUMAN) for i in range(30)]
+    project = ProjectFactory(labels_per_item=3)
+    tier = MembershipFactory(project=project).user
+    items = ComparisonFactory.create_batch(30, project=project, route=Route.HUMAN)
     for index, comparison in enumerate(items):
         _label(comparison, tier, "A" if index < 10 else "tie", shown="AB")
 

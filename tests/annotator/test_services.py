@@ -1,7 +1,6 @@
-from django.contrib.auth import get_user_model
-
 from annotator.models import Role
 from annotator.services import membership_set, project_create, project_guidelines_update
+from tests.factories import UserFactory
 
 
 def test_guidelines_version_goes_up_only_when_the_text_changes(db):
@@ -24,7 +23,7 @@ def test_project_create_validates_the_slug(db):
 
 
 def test_membership_set_updates_the_role_and_reactivates(project):
-    user = get_user_model().objects.create_user("u")
+    user = UserFactory()
     first = membership_set(project=project, user=user)
     first.is_active = False
     first.save()

@@ -3,15 +3,15 @@
 import logging
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotator.assignment import LabelAnswer, assignment_next, label_submit
-from annotator.models import Comparison, Route
-from annotator.services import membership_set, project_labels_changed
+from annotator.models import Route
+from annotator.services import project_labels_changed
 from annotator.signals import labels_committed
 from scoring.models import ProjectScoring, RewardModelRun
 from scoring.services import project_scoring_update
+from tests.factories import ComparisonFactory, MembershipFactory
 
 
 @pytest.fixture
@@ -27,25 +27,6 @@ def heard():
     labels_committed.disconnect(dispatch_uid="test-heard")
 
 
-def _human_routed(project, n: int) -> None:
-    for i in range(n):
-        Comparison.objects.create(
-            project=project,
-            external_id=f"c{i}",
-            prompt="p",
-            response_a="a",
-            response_b="b",
-            content_hash=str(i),
-            route=Route.HUMAN,
-        )
-
-
-def _annotator(project, name: str):
-    user = get_user_model().objects.create_user(name, password="pw")
-    membership_set(project=project, user=user)
-    return user
-
-
 def _label(project, user) -> None:
     lease = assignment_next(project=project, user=user)
     label_submit(lease_id=lease.pk, user=user, answer=LabelAnswer(overall=1))
@@ -54,8 +35,8 @@ def _label(project, user) -> None:
 def test_a_submitted_label_is_announced_after_its_commit(
     project, heard, django_capture_on_commit_callbacks
 ):
-    _human_routed(project, 1)
-    user = _annotator(project, "ann")
+    ComparisonFactory(project=project, route=Route.HUMAN)
+    user = MembershipFactory(project=project, user__username="ann").user
     with django_capture_on_commit_callbacks(execute=True):
         _label(project, user)
         assert heard == []  # not while the label's transaction is open
@@ -100,12 +81,12 @@ def test_annotator_labels_count_toward_retraining_and_imports_do_not(
     project, django_capture_on_commit_callbacks
 ):
     project_scoring_update(project=project, retrain_every=2)
-    _human_routed(project, 2)
+    ComparisonFactory.create_batch(2, project=project, route=Route.HUMAN)
     with django_capture_on_commit_callbacks(execute=True):
         project_labels_changed(project_id=project.pk, new_labels=5, origin="import")
     assert not RewardModelRun.objects.exists()
     for name in ("ann-1", "ann-2"):
         with django_capture_on_commit_callbacks(execute=True):
-            _label(project, _annotator(project, name))
+            _label(project, MembershipFactory(project=project, user__username=name).user)
     assert RewardModelRun.objects.filter(project=project, status="queued").count() == 1
     assert ProjectScoring.objects.get(project=project).labels_since_retrain == 0

@@ -3,44 +3,35 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import Comparison, HumanLabel, Lease, LMLabel, Role, Route
-from annotator.services import membership_set, project_create
+from annotator.models import HumanLabel, Lease, Role, Route
+from tests.factories import LMLabelFactory, MembershipFactory, ProjectFactory
 
-User = get_user_model()
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
 def setup(db):
-    project = project_create(slug="p", name="Project P", labels_per_item=2, ask_helpful=True)
+    project = ProjectFactory(slug="p", name="Project P", labels_per_item=2, ask_helpful=True)
     for i in range(3):
-        comparison = Comparison.objects.create(
-            project=project,
-            external_id=f"c{i}",
-            prompt=f"Prompt number {i}",
-            response_a=f"**Alpha** answer {i}",
-            response_b=f"Beta answer {i}\n\n<script>window.pwned=1</script>",
-            route=Route.HUMAN,
-        )
         # What an annotator must never see: the LM's verdict and other people's labels.
-        LMLabel.objects.create(
-            comparison=comparison,
+        LMLabelFactory(
+            comparison__project=project,
+            comparison__external_id=f"c{i}",
+            comparison__prompt=f"Prompt number {i}",
+            comparison__response_a=f"**Alpha** answer {i}",
+            comparison__response_b=f"Beta answer {i}\n\n<script>window.pwned=1</script>",
+            comparison__route=Route.HUMAN,
             judge_name="judge",
-            choice="A",
-            strength="unknown",
             rationale="SECRET-LM-RATIONALE",
         )
     users = {}
     for name, role in (("ann", Role.ANNOTATOR), ("boss", Role.ADMIN), ("view", Role.VIEWER)):
-        users[name] = User.objects.create_user(name, password="pw-123456")
-        membership_set(project=project, user=users[name], role=role)
-    other = project_create(slug="q", name="Project Q")
-    users["outsider"] = User.objects.create_user("outsider", password="pw-123456")
-    membership_set(project=other, user=users["outsider"])
+        users[name] = MembershipFactory(project=project, user__username=name, role=role).user
+    other = ProjectFactory(slug="q", name="Project Q")
+    users["outsider"] = MembershipFactory(project=other, user__username="outsider").user
     return project, users
 
 
