@@ -7,16 +7,15 @@ from django.utils import timezone
 
 from annotator.background import RunRefused, RunStatus, run_claim, runs_reap
 from annotator.models import ImportJob
-from scoring.judging.runs import judge_save
-from scoring.models import Judge, JudgeRun, RewardModelRun
+from scoring.models import JudgeRun, RewardModelRun
+from tests.factories import ImportJobFactory, JudgeRunFactory, RewardModelRunFactory
 
 STALE = timedelta(minutes=5)
 
 
 @pytest.fixture
 def judge_run(project):
-    judge = judge_save(judge=Judge(name="claim-judge"))
-    return JudgeRun.objects.create(project=project, judge=judge, judge_version=judge.version)
+    return JudgeRunFactory(project=project, judge__name="claim-judge")
 
 
 def test_a_queued_run_is_claimed_once(judge_run):
@@ -56,7 +55,7 @@ def test_prepare_can_end_the_run_instead(judge_run):
 
 
 def test_prepare_sets_fields_that_are_saved(project):
-    run = RewardModelRun.objects.create(project=project, progress=0.5)
+    run = RewardModelRunFactory(project=project, progress=0.5)
 
     def start(claimed):
         claimed.progress = 0.0
@@ -69,12 +68,10 @@ def test_prepare_sets_fields_that_are_saved(project):
 def test_the_reaper_fails_only_silent_running_runs(project, judge_run):
     old = timezone.now() - timedelta(hours=1)
     JudgeRun.objects.filter(pk=judge_run.pk).update(status=RunStatus.RUNNING, heartbeat_at=old)
-    live = RewardModelRun.objects.create(
+    live = RewardModelRunFactory(
         project=project, status=RunStatus.RUNNING, heartbeat_at=timezone.now()
     )
-    queued = ImportJob.objects.create(
-        project=project, source_name="f", stored_path="/nowhere", format="native"
-    )
+    queued = ImportJobFactory(project=project)
     assert runs_reap(JudgeRun, stale_after=STALE, error="worker lost") == 1
     assert runs_reap(RewardModelRun, stale_after=STALE, error="worker lost") == 0
     assert runs_reap(ImportJob, stale_after=STALE, error="worker lost") == 0
@@ -105,14 +102,7 @@ def test_the_reaper_leaves_a_run_whose_row_a_worker_holds(project):
     from django.db import transaction
 
     old = timezone.now() - timedelta(hours=1)
-    job = ImportJob.objects.create(
-        project=project,
-        source_name="f",
-        stored_path="/nowhere",
-        format="native",
-        status=RunStatus.RUNNING,
-        heartbeat_at=old,
-    )
+    job = ImportJobFactory(project=project, status=RunStatus.RUNNING, heartbeat_at=old)
     locked, release = threading.Event(), threading.Event()
 
     def worker():

@@ -1,8 +1,8 @@
 import pytest
 
 from annotator.models import ProjectAnalytics
-from annotator.services import project_create
 from tests.conftest import wait_for
+from tests.factories import ProjectFactory
 from tests.import_records import planted_records
 
 
@@ -11,7 +11,7 @@ def test_a_real_worker_recomputes_the_report_after_labels_change(
     settings, celery_worker_process, load_records
 ):
     settings.ANALYTICS_DEBOUNCE_SECONDS = 1
-    project = project_create(slug="live")
+    project = ProjectFactory(slug="live")
     records = planted_records(90)
     # Two label writes in a row: the first queues a refresh, the second only bumps the version.
     load_records(project, records[:60])

@@ -1,22 +1,18 @@
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from annotator.analytics.report import project_report_refresh
 from annotator.models import Role
-from annotator.services import membership_set
+from tests.factories import MembershipFactory, UserFactory
 from tests.import_records import planted_records
-
-User = get_user_model()
 
 
 @pytest.fixture
 def people(project):
     users = {}
     for name, role in (("boss", Role.ADMIN), ("viewer", Role.VIEWER), ("worker", Role.ANNOTATOR)):
-        users[name] = User.objects.create_user(name, password="pw")
-        membership_set(project=project, user=users[name], role=role)
-    User.objects.create_user("outsider", password="pw")
+        users[name] = MembershipFactory(project=project, user__username=name, role=role).user
+    users["outsider"] = UserFactory(username="outsider")  # a member of no project
     return users
 
 
@@ -82,7 +78,7 @@ def test_the_page_reads_the_cache_in_few_queries(
 
 def test_access(client, project, people):
     assert _page(client, people["worker"], project).status_code == 404  # annotators: no
-    client.force_login(User.objects.get(username="outsider"))
+    client.force_login(people["outsider"])
     assert client.get(reverse("annotator:analytics:page", args=[project.slug])).status_code == 404
     client.logout()
     response = client.get(reverse("annotator:analytics:page", args=[project.slug]))

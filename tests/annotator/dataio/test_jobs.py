@@ -6,8 +6,8 @@ import pytest
 
 from annotator.dataio.jobs import import_job_create, import_job_run
 from annotator.models import Comparison, ImportJob
-from annotator.services import project_create
 from tests.conftest import DATA, wait_for
+from tests.factories import ProjectFactory
 from tests.import_records import RICH, native
 
 
@@ -25,7 +25,7 @@ def _finished(job_id: int) -> ImportJob | None:
 @pytest.mark.slow
 def test_a_worker_runs_a_background_import(celery_worker_process, settings, tmp_path):
     settings.IMPORT_DIR = tmp_path / "imports"
-    project = project_create(slug="bg")
+    project = ProjectFactory(slug="bg")
     with (DATA / "hh-rlhf/harmless-test-100.jsonl.gz").open("rb") as stream:
         job = import_job_create(
             project=project, stream=stream, source_name="hh.jsonl.gz", fmt="hh-rlhf"
@@ -53,7 +53,7 @@ def test_a_failed_background_import_records_its_errors_and_writes_nothing(
     celery_worker_process, settings, tmp_path
 ):
     settings.IMPORT_DIR = tmp_path / "imports"
-    project = project_create(slug="bg")
+    project = ProjectFactory(slug="bg")
     job = import_job_create(
         project=project, stream=_lines(RICH, native("x", prompt="")), source_name="bad.jsonl"
     )

@@ -1,19 +1,13 @@
-import io
+"""The seed_demo command: a demo project with working logins, safe to run again."""
+
 import re
 
-from django.core.management import call_command
-
 from annotator.models import Comparison, LMLabel, Membership, Project
-
-
-def _seed() -> str:
-    out = io.StringIO()
-    call_command("seed_demo", stdout=out)
-    return out.getvalue()
+from tests.conftest import command_output
 
 
 def test_seed_demo_creates_a_project_and_prints_working_logins(db, client):
-    output = _seed()
+    output = command_output("seed_demo")
 
     project = Project.objects.get(slug="demo")
     assert project.comparisons.count() == 50
@@ -28,7 +22,7 @@ def test_seed_demo_creates_a_project_and_prints_working_logins(db, client):
 
 
 def test_seed_demo_can_run_again(db):
-    _seed()
-    output = _seed()
+    command_output("seed_demo")
+    output = command_output("seed_demo")
     assert "0 comparisons created, 50 already there" in output
     assert Comparison.objects.count() == 50
