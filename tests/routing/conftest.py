@@ -1,6 +1,6 @@
 import pytest
 
-from annotator.services import project_create
+from tests.factories import ProjectFactory
 
 
 def comparison_record(
@@ -38,7 +38,7 @@ def comparison_record(
 
 @pytest.fixture
 def routing_project(db):
-    return project_create(slug="proj", name="Project", labels_per_item=3)
+    return ProjectFactory(slug="proj", name="Project", labels_per_item=3)
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 from django.db import DatabaseError, transaction
 
-from annotator.models import Comparison, HumanLabel
+from annotator.models import Comparison
 from routing.models import RoutingDecision, RoutingRun
 from routing.services import Budget, RoutingError, routing_run_create
+from tests.factories import HumanLabelFactory, MembershipFactory
 from tests.routing.conftest import comparison_record
 
 
@@ -70,10 +71,9 @@ def test_rerouting_keeps_human_labelled_comparisons_and_appends(routing_project,
     before = list(RoutingDecision.objects.filter(run=first).values_list("id", "route", "reason"))
     # A human labels c000, which the first run left to the LM.
     assert routes()["c000"] == "lm"
-    HumanLabel.objects.create(
+    HumanLabelFactory(
         comparison=Comparison.objects.get(external_id="c000"),
         annotator_name="ann-1",
-        source="imported",
         overall_choice="A",
         overall_strength="unknown",
     )
@@ -153,17 +153,13 @@ def test_expected_accuracy_from_labelled_comparisons(routing_project, import_rec
 
 
 def test_a_comparison_an_annotator_holds_stays_human(routing_project, import_records):
-    from django.contrib.auth import get_user_model
-
     from annotator.assignment import assignment_next
-    from annotator.services import membership_set
 
     _ten(import_records)
     routing_run_create(project=routing_project, strategy="random", budget=Budget.parse("1"))
     held = Comparison.objects.get(route="human")
-    user = get_user_model().objects.create_user("ann", password="pw")
-    membership = membership_set(project=routing_project, user=user)
-    lease = assignment_next(project=routing_project, user=user, membership=membership)
+    membership = MembershipFactory(project=routing_project)
+    lease = assignment_next(project=routing_project, user=membership.user, membership=membership)
     assert lease.comparison_id == held.pk
     run = routing_run_create(project=routing_project, strategy="all_lm", budget=None)
     assert (run.human, run.kept_human) == (1, 1)

@@ -1,16 +1,12 @@
-from django.contrib.auth import get_user_model
-
-from annotator.services import membership_set
 from routing.services import Budget, routing_run_create
+from tests.factories import MembershipFactory, UserFactory
 from tests.routing.conftest import comparison_record
 
 
 def test_project_page_panel_shows_run_budget_and_expected_quality(
     client, routing_project, import_records
 ):
-    user = get_user_model().objects.create_user("viewer", password="pw")
-    membership_set(project=routing_project, user=user, role="viewer")
-    client.force_login(user)
+    client.force_login(MembershipFactory(project=routing_project, role="viewer").user)
     response = client.get("/p/proj/routing/", headers={"HX-Request": "true"})
     assert "Not routed yet" in response.content.decode()
 
@@ -30,6 +26,5 @@ def test_project_page_panel_shows_run_budget_and_expected_quality(
 
 
 def test_panel_is_hidden_from_non_members(client, routing_project):
-    outsider = get_user_model().objects.create_user("outsider", password="pw")
-    client.force_login(outsider)
+    client.force_login(UserFactory())
     assert client.get("/p/proj/routing/").status_code == 404
