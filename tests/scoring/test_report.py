@@ -11,8 +11,6 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from sklearn.metrics import cohen_kappa_score
 
-from annotator.models import Comparison, HumanLabel, LMLabel
-from annotator.services import project_create
 from scoring.report import (
     JudgeReportError,
     accuracy,
@@ -29,42 +27,18 @@ from scoring.report import (
     tie_majority,
     true_rate,
 )
+from tests.factories import ComparisonFactory, LMLabelFactory, ProjectFactory
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _strength(choice: str) -> str:
-    return "unknown" if choice == "tie" else "clearly"
-
-
-def make_comparison(project, external_id, *, humans=(), model_a="", model_b=""):
-    comparison = Comparison.objects.create(
-        project=project,
-        external_id=external_id,
-        prompt="p",
-        response_a="a",
-        response_b="b",
-        model_a=model_a,
-        model_b=model_b,
-    )
-    for i, choice in enumerate(humans):
-        HumanLabel.objects.create(
-            comparison=comparison,
-            annotator_name=f"h{i}",
-            source="imported",
-            overall_choice=choice,
-            overall_strength=_strength(choice),
-        )
-    return comparison
-
-
 def judge_label(comparison, choice, *, p_a=None, consistent=None, judge="j", version="", **kw):
-    return LMLabel.objects.create(
+    return LMLabelFactory(
         comparison=comparison,
         judge_name=judge,
         judge_version=version,
         choice=choice,
-        strength=_strength(choice),
+        strength="unknown" if choice == "tie" else "clearly",
         p_a=p_a,
         position_consistent=consistent,
         **kw,
@@ -203,14 +177,24 @@ def test_tie_majority_and_family_matching():
 @pytest.fixture
 def labelled(db):
     """Five comparisons with both kinds of label, one with only a judge, one with only humans."""
-    project = project_create(slug="proj")
-    c1 = make_comparison(project, "c1", humans=["A", "A", "B"], model_a="gpt-4o", model_b="llama")
-    c2 = make_comparison(project, "c2", humans=["B", "B"], model_a="qwen", model_b="llama")
-    c3 = make_comparison(project, "c3", humans=["A", "B"], model_a="x", model_b="GPT-3.5")
-    c4 = make_comparison(project, "c4", humans=["tie", "tie", "A"])
-    c5 = make_comparison(project, "c5", humans=["A"])
-    c6 = make_comparison(project, "c6")
-    c7 = make_comparison(project, "c7", humans=["B"])
+    project = ProjectFactory(slug="proj")
+    c1 = ComparisonFactory(
+        project=project,
+        external_id="c1",
+        human_votes=["A", "A", "B"],
+        model_a="gpt-4o",
+        model_b="llama",
+    )
+    c2 = ComparisonFactory(
+        project=project, external_id="c2", human_votes=["B", "B"], model_a="qwen", model_b="llama"
+    )
+    c3 = ComparisonFactory(
+        project=project, external_id="c3", human_votes=["A", "B"], model_a="x", model_b="GPT-3.5"
+    )
+    c4 = ComparisonFactory(project=project, external_id="c4", human_votes=["tie", "tie", "A"])
+    c5 = ComparisonFactory(project=project, external_id="c5", human_votes=["A"])
+    c6 = ComparisonFactory(project=project, external_id="c6")
+    c7 = ComparisonFactory(project=project, external_id="c7", human_votes=["B"])
     judge_label(c1, "A", p_a=0.8, consistent=True)
     judge_label(c2, "B", p_a=0.3, consistent=False)
     judge_label(c3, "A", p_a=0.6)
@@ -218,8 +202,8 @@ def labelled(db):
     judge_label(c5, "tie", p_a=0.52, consistent=True)
     judge_label(c6, "A", p_a=0.9, consistent=False)
     judge_label(c7, "A", judge="other")
-    other = project_create(slug="other")
-    judge_label(make_comparison(other, "o1", humans=["B"]), "A", p_a=0.9)
+    other = ProjectFactory(slug="other")
+    judge_label(ComparisonFactory(project=other, external_id="o1", human_votes=["B"]), "A", p_a=0.9)
     return project
 
 
@@ -259,7 +243,7 @@ def test_self_preference_split(labelled):
 
 
 def test_majority_rules_exclude_tied_votes_and_tie_majorities(db):
-    project = project_create(slug="proj")
+    project = ProjectFactory(slug="proj")
     votes = {
         "tied-ab": ["A", "B"],
         "tied-three": ["A", "B", "tie"],
@@ -269,7 +253,9 @@ def test_majority_rules_exclude_tied_votes_and_tie_majorities(db):
         "b": ["B", "B", "A"],
     }
     for name, humans in votes.items():
-        judge_label(make_comparison(project, name, humans=humans), "B", p_a=0.1)
+        judge_label(
+            ComparisonFactory(project=project, external_id=name, human_votes=humans), "B", p_a=0.1
+        )
     report = judge_report(project=project, judge_name="j", n_bootstrap=0)
     assert (report.n, report.n_no_majority, report.n_tie_majority) == (6, 3, 2)
     assert (report.overall.n_scored, report.overall.accuracy) == (1, 1.0)
@@ -277,8 +263,8 @@ def test_majority_rules_exclude_tied_votes_and_tie_majorities(db):
 
 
 def test_versions_latest_by_default_or_the_one_asked(db):
-    project = project_create(slug="proj")
-    comparison = make_comparison(project, "c", humans=["A"])
+    project = ProjectFactory(slug="proj")
+    comparison = ComparisonFactory(project=project, external_id="c", human_votes=["A"])
     now = timezone.now()
     judge_label(comparison, "A", version="v2", p_a=0.9, created_at=now)
     # Created after v2 in id order, but older: v2 stays the most recent.
@@ -304,8 +290,8 @@ def test_judge_without_labels_in_the_project_is_an_error(labelled):
 
 
 def test_judge_without_human_overlap_gives_an_empty_report(db):
-    project = project_create(slug="proj")
-    judge_label(make_comparison(project, "c"), "A", p_a=0.7)
+    project = ProjectFactory(slug="proj")
+    judge_label(ComparisonFactory(project=project, external_id="c"), "A", p_a=0.7)
     report = judge_report(project=project, judge_name="j")
     assert report.n == 0 and report.overall.accuracy is None and report.overall.kappa is None
     assert report.overall.accuracy_ci is None and report.calibration.brier is None

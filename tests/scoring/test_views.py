@@ -1,43 +1,43 @@
 """The judge's project pages: the run panel (htmx polling), starting runs, the quality report."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from annotator.models import Comparison, HumanLabel, LMLabel, Role
-from annotator.services import membership_set, project_create
-from scoring.judging.runs import judge_save
-from scoring.models import Judge, JudgeRun
+from annotator.models import Role
+from scoring.models import JudgeRun
+from tests.factories import (
+    ComparisonFactory,
+    HumanLabelFactory,
+    JudgeFactory,
+    LMLabelFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+)
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
 def setup(db):
-    project = project_create(slug="p", name="P")
+    project = ProjectFactory(slug="p", name="P")
     users = {}
     for name, role in (("boss", Role.ADMIN), ("ann", Role.ANNOTATOR)):
-        users[name] = get_user_model().objects.create_user(name)
-        membership_set(project=project, user=users[name], role=role)
-    users["outsider"] = get_user_model().objects.create_user("outsider")
-    judge = judge_save(judge=Judge(name="judge-x"))
+        users[name] = MembershipFactory(project=project, user__username=name, role=role).user
+    users["outsider"] = UserFactory(username="outsider")
+    judge = JudgeFactory(name="judge-x")
     for i in range(12):
-        comparison = Comparison.objects.create(
-            project=project, external_id=f"c{i}", prompt="p", response_a="a", response_b="b"
-        )
-        HumanLabel.objects.create(
+        comparison = ComparisonFactory(project=project, external_id=f"c{i}")
+        HumanLabelFactory(
             comparison=comparison,
             annotator_name="h",
-            source="imported",
             overall_choice="A" if i % 3 else "B",
             overall_strength="unknown",
         )
-        LMLabel.objects.create(
+        LMLabelFactory(
             comparison=comparison,
             judge_name="judge-x",
             judge_version=judge.version,
-            choice="A",
-            strength="unknown",
             p_a=0.8,
             position_consistent=i % 2 == 0,
         )
