@@ -1,10 +1,9 @@
 """Labelling in a real browser: keyboard only, skip, hostile responses, and without JavaScript."""
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from annotator.models import Comparison, HumanLabel, Route, Skip
-from annotator.services import membership_set, project_create
+from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
 
 PASSWORD = "correct horse battery staple"
 HOSTILE = "\n\n".join(
@@ -20,9 +19,9 @@ HOSTILE = "\n\n".join(
 
 @pytest.fixture
 def project(transactional_db):
-    project = project_create(slug="demo", name="Demo", labels_per_item=1, ask_helpful=True)
+    project = ProjectFactory(slug="demo", name="Demo", labels_per_item=1, ask_helpful=True)
     for i in range(5):
-        Comparison.objects.create(
+        ComparisonFactory(
             project=project,
             external_id=f"c{i}",
             prompt=f"Question number {i}?",
@@ -30,8 +29,7 @@ def project(transactional_db):
             response_b=HOSTILE if i == 0 else f"Answer B{i}\n\n- a\n- list",
             route=Route.HUMAN,
         )
-    user = get_user_model().objects.create_user("ann", password=PASSWORD)
-    membership_set(project=project, user=user)
+    MembershipFactory(project=project, user__username="ann", user__password=PASSWORD)
     return project
 
 

@@ -1,15 +1,15 @@
 """Logging in with a real browser, and sanitised LLM output staying inert in one."""
 
-from django.contrib.auth import get_user_model
 from django.template import engines
 
 from annotator.rendering import markdown_render, sanitize_html
+from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
 
 
 def test_log_in_and_out_through_the_login_form(page, live_server):
-    get_user_model().objects.create_user(username="ann", password=PASSWORD)
+    UserFactory(username="ann", password=PASSWORD)
     login_url = f"{live_server.url}/accounts/login/"
     page.goto(login_url)
     assert page.title() == "Log in · Hybrid preferences"
@@ -31,7 +31,7 @@ def test_log_in_and_out_through_the_login_form(page, live_server):
 
 
 def test_a_wrong_password_shows_an_error(page, live_server):
-    get_user_model().objects.create_user(username="ann", password=PASSWORD)
+    UserFactory(username="ann", password=PASSWORD)
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Username").fill("ann")
     page.get_by_label("Password").fill("wrong")

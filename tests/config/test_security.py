@@ -7,11 +7,11 @@ from html.parser import HTMLParser
 
 import pytest
 from axes.models import AccessAttempt
-from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.urls import reverse
 
 from tests.conftest import ROOT
+from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
 
@@ -37,7 +37,7 @@ class _Tags(HTMLParser):
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user(username="ann", password=PASSWORD)
+    return UserFactory(username="ann", password=PASSWORD)
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_a_lockout_is_per_username_and_address(client, user, axes_on):
         _fail(client, url)
     assert _fail(client, url, password=PASSWORD).status_code == 429
     # The same user from another address, and another user from the same one, still get in.
-    other = get_user_model().objects.create_user(username="bob", password=PASSWORD)
+    other = UserFactory(username="bob", password=PASSWORD)
     response = _fail(client, url, username="bob", password=PASSWORD)
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(other.pk)
@@ -159,7 +159,7 @@ def test_the_lockout_ends_after_the_cooloff(client, user, axes_on):
 
 
 def test_the_admin_login_is_throttled_too(client, axes_on, db):
-    get_user_model().objects.create_superuser(username="root", password=PASSWORD)
+    UserFactory(username="root", password=PASSWORD, is_staff=True, is_superuser=True)
     url = reverse("admin:login")
     for _ in range(axes_on.AXES_FAILURE_LIMIT):
         _fail(client, url, username="root")
