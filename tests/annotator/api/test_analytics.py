@@ -1,28 +1,18 @@
 """The analytics report over the API: the cached report for viewers and admins, a refresh for
 admins (annotator/api/views.py ProjectAnalyticsReport / ProjectAnalyticsRefresh)."""
 
-import io
-
-import orjson
-
 from annotator.analytics.report import analytics_labels_changed, project_report_refresh
-from annotator.dataio.importer import comparisons_import
 from tests.import_records import planted_records
 
 URL = "/api/v1/projects/proj/analytics"
-
-
-def _load(project, records):
-    body = b"".join(orjson.dumps(r) + b"\n" for r in records)
-    comparisons_import(project=project, stream=io.BytesIO(body), source_name="planted.jsonl")
 
 
 def test_no_report_yet_is_204(team, clients):
     assert clients["viewer"].get(URL).status_code == 204
 
 
-def test_the_cached_report_and_its_staleness(team, clients):
-    _load(team.project, planted_records(60))
+def test_the_cached_report_and_its_staleness(team, clients, load_records):
+    load_records(team.project, planted_records(60))
     project_report_refresh(project_id=team.project.pk, n_bootstrap=20)
 
     body = clients["viewer"].get(URL).json()

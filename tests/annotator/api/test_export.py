@@ -10,7 +10,6 @@ from django.utils import timezone
 from annotator.dataio.bulk import ids_reserve, rows_insert
 from annotator.dataio.importer import COMPARISON_COLUMNS, LM_COLUMNS
 from annotator.models import Comparison, LMLabel
-from annotator.services import membership_set
 from tests.annotator.api.helpers import comparison_with_labels
 from tests.import_records import RICH, native
 
@@ -213,7 +212,6 @@ def test_the_dataset_card_describes_the_export(imported, clients):
     project = imported.project
     project.license = "CC-BY-4.0"
     project.save()
-    membership_set(project=project, user=imported.users["viewer"], role="viewer")
 
     response = clients["viewer"].get("/api/v1/projects/proj/dataset-card")
 
