@@ -2,8 +2,9 @@
 possible given; a test names the values its assertions depend on.
 
 Projects and judges are made through their services (`project_create` validates, `judge_save`
-gives the version), users through `create_user` (password "pw"). Comparisons get an id `c<n>`,
-a prompt and responses that name the id, and the content hash an import would store.
+gives the version), users through `create_user` (password "pw"). A comparison gets an id
+`comparison-<n>` unless given one, a prompt and responses that name its id ("prompt x",
+"A of x", "B of x") and the content hash an import would store.
 """
 
 import factory
@@ -75,7 +76,7 @@ class ComparisonFactory(DjangoModelFactory):
         skip_postgeneration_save = True
 
     project = factory.SubFactory(ProjectFactory)
-    external_id = factory.Sequence(lambda n: f"c{n}")
+    external_id = factory.Sequence(lambda n: f"comparison-{n}")
     prompt = factory.LazyAttribute(lambda o: f"prompt {o.external_id}")
     response_a = factory.LazyAttribute(lambda o: f"A of {o.external_id}")
     response_b = factory.LazyAttribute(lambda o: f"B of {o.external_id}")
