@@ -14,9 +14,10 @@ optimizer); on CPU everything is fp32 (scoring.local_models.autocast).
 
 Batches (`batching`): "random" (the default) draws each batch at random, as TRL does, and runs
 it as forward passes over its pairs sorted by length, each padded to its own longest text and
-at most `chunk_tokens` padded tokens (4096 on a CPU; on a GPU the whole batch in one pass); each
-pass's loss is its pairs' terms over the batch size, so the gradient is that of one pass over the
-whole batch: only the cost changes. "grouped" makes length-grouped batches instead (pairs
+at most `chunk_tokens` padded tokens (4096 on a CPU; on a GPU the whole batch in one pass), cut
+where padding and the passes' own cost are least in all (`_chunks`); each pass's loss is its
+pairs' terms over the batch size, so the gradient is that of one pass over the whole batch: only
+the cost changes. "grouped" makes length-grouped batches instead (pairs
 shuffled, cut into mega-batches of 50 batches, sorted by length inside each, the batches
 shuffled, the longest first so that an out-of-memory shows at step 1) - it pads less, but on HH
 harmless it cost validation accuracy against random batches, for our loop and for TRL's grouped
@@ -61,9 +62,12 @@ PROMPT_RESERVE = 4  # the prompt keeps up to budget // PROMPT_RESERVE tokens whe
 RESPONSE_HEAD = 4  # a cut response keeps share // RESPONSE_HEAD tokens of its start
 MEGA_BATCHES = 50  # batches per length-sorted mega-batch
 BATCHINGS = ("random", "grouped")
-# Padded tokens per forward pass on a CPU (chunk_tokens=0). Smaller passes pad less but multiply
-# smaller matrices; 4096 trained faster than 1024 (bench/reward.py --pairs 600; bench/README.md).
+# Padded tokens per forward pass on a CPU at most (chunk_tokens=0).
 CPU_CHUNK_TOKENS = 4096
+# What a forward and backward pass costs beyond its tokens, in padded tokens: on a CPU a pass of
+# MiniLM costs about 0.2 ms a token and 12 ms whatever its size (2 cores, bench/README.md); a
+# little more than that keeps shared cores, where every pass waits for its threads, in mind.
+PASS_COST = 192
 
 
 @dataclass
@@ -295,21 +299,34 @@ def make_batches(
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def _chunks(batch: Sequence[int], lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
-    """The batch's pairs, longest first, cut into forward passes of at most `max_tokens` padded
-    tokens (chosen and rejected together; at least one pair each); 0: one pass."""
+def _chunks(
+    batch: Sequence[int], lengths: Sequence[int], max_tokens: int, pass_cost: int = PASS_COST
+) -> list[list[int]]:
+    """The batch's pairs, longest first, cut into forward passes (chosen and rejected together)
+    of at most `max_tokens` padded tokens, at least one pair each; 0: one pass.
+
+    Where to cut is chosen to cost least in all, a pass costing its padded tokens plus
+    `pass_cost`: a pass pads every text to its longest, so long and short pairs are better
+    apart, but each pass has a fixed cost too."""
     if max_tokens <= 0 or len(batch) == 1:
         return [list(batch)]
     ordered = sorted(batch, key=lambda i: -lengths[i])
-    chunks, current, width = [], [], 0
-    for i in ordered:
-        width = width or lengths[i]  # the first pair of a chunk is its longest
-        if current and 2 * (len(current) + 1) * width > max_tokens:
-            chunks.append(current)
-            current, width = [], lengths[i]
-        current.append(i)
-    chunks.append(current)
-    return chunks
+    # best[j]: the least cost of the first j pairs; start[j]: where their last pass begins.
+    best = [0] + [math.inf] * len(ordered)
+    start = [0] * (len(ordered) + 1)
+    for end in range(1, len(ordered) + 1):
+        for begin in range(end - 1, -1, -1):  # a longer pass, its first pair the widest
+            tokens = 2 * (end - begin) * lengths[ordered[begin]]
+            if tokens > max_tokens and end - begin > 1:
+                break
+            cost = best[begin] + tokens + pass_cost
+            if cost < best[end]:
+                best[end], start[end] = cost, begin
+    chunks, end = [], len(ordered)
+    while end:
+        chunks.append(ordered[start[end] : end])
+        end = start[end]
+    return chunks[::-1]
 
 
 # --- model helpers ---

@@ -197,6 +197,11 @@ def test_random_batches_run_as_length_sorted_chunks():
     assert chunks[0] == [1, 4]
     assert _chunks([3, 1], lengths, 0) == [[3, 1]]
     assert _chunks([1], lengths, 10) == [[1]]
+    # The cuts cost least in all (padded tokens + a cost per pass), not just fill each pass:
+    # two long and two short pairs fit one pass of 800 tokens, but pad less in two.
+    assert _chunks([0, 1, 2, 3], [100, 100, 10, 10], 800, pass_cost=50) == [[0, 1], [2, 3]]
+    assert _chunks([0, 1, 2, 3], [100, 100, 10, 10], 800, pass_cost=400) == [[0, 1, 2, 3]]
+    assert _chunks([0, 1, 2], [30, 20, 10], 800, pass_cost=0) == [[0], [1], [2]]
 
 
 # --- the trainer on tiny models ---
