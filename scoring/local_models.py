@@ -40,7 +40,7 @@ class LocalModelError(Exception):
 
 
 def resolve_device(device: str) -> str:
-    """ "auto": "cuda" when a GPU is there, else "cpu"; any other name as it is."""
+    """The device that "auto" names: "cuda" when a GPU is there, else "cpu"; others as given."""
     if device != "auto":
         return device
     import torch
@@ -49,7 +49,7 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_dtype(device: str, dtype: str) -> str:
-    """ "auto": "bfloat16" on CUDA, else "float32"; any other name as it is."""
+    """The dtype that "auto" names: "bfloat16" on CUDA, else "float32"; others as given."""
     if dtype != "auto":
         return dtype
     return "bfloat16" if device.startswith("cuda") else "float32"
@@ -137,12 +137,12 @@ def load_causal_lm(
 # --- batches of token ids ---
 
 
-def padded(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool, width: int = 0):
-    """(input_ids, attention_mask) on the CPU, each row padded to the longest (at least
-    `width`) on the left or the right."""
+def padded(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool):
+    """(input_ids, attention_mask) on the CPU, each row padded to the longest, on the left or
+    the right."""
     import torch
 
-    width = max([width, *map(len, rows)])
+    width = max(map(len, rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):

@@ -80,9 +80,8 @@ def test_prefixes_and_padding():
     ids, mask = padded([[5, 6, 7], [8]], 0, left=True)
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
     assert mask_positions(mask).tolist() == [[0, 1, 2], [0, 0, 0]]
-    ids, mask = padded([[5, 6, 7], [8]], 0, left=False, width=4)
-    assert ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
-    assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    ids, mask = padded([[5, 6, 7], [8]], 0, left=False)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
     ids, mask = padded([[], [3]], 9, left=True)  # an empty row is all padding
     assert ids.tolist() == [[9], [3]] and mask.tolist() == [[0], [1]]
 
