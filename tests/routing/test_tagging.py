@@ -24,7 +24,7 @@ from routing.tagging import (
     tag_messages,
 )
 from tests.routing.conftest import comparison_record
-from tests.scoring.test_openai_backend import FakeJudgeServer, Handler, _completion
+from tests.scoring.judging.fake_chat_server import FakeJudgeServer, Handler, completion
 
 LEVEL = DIMENSIONS["expertise_level"]
 SAFETY = DIMENSIONS["safety_concern"]
@@ -123,7 +123,7 @@ class TaggerHandler(Handler):
             value = "wizard"
         if state.invalid_once_marker and state.invalid_once_marker in prompt and not retried:
             value = "wizard"
-        reply = _completion(body["model"], [("x", -0.1)])
+        reply = completion(body["model"], [("x", -0.1)])
         reply["choices"][0]["message"]["content"] = (
             "```json\n" + json.dumps({name: value}) + "\n```"
         )

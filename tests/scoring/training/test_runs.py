@@ -11,8 +11,6 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.test import override_settings
 
-from annotator.models import Comparison, HumanLabel, LMLabel
-from annotator.services import project_create
 from scoring.models import RewardModelRun
 from scoring.services import project_scoring_update
 from scoring.training.runs import (
@@ -25,36 +23,28 @@ from scoring.training.runs import (
     training_rows,
 )
 from tests.conftest import wait_for
+from tests.factories import ComparisonFactory, ProjectFactory
 from tests.scoring.tiny_models import tiny_reward_model, tiny_tokenizer
 
 torch = pytest.importorskip("torch")
 
 
 def _project(n=60, slug="rm", judge=False):
-    """Separable data: the chosen response says "good", the other "bad"; half human-labelled."""
-    project = project_create(slug=slug, primary_judge="j" if judge else "")
+    """Separable data: the chosen response says "good", the other "bad"; three in four
+    human-labelled."""
+    project = ProjectFactory(slug=slug, primary_judge="j" if judge else "")
     for i in range(n):
         good_is_a = i % 2 == 0
-        comparison = Comparison.objects.create(
+        winner = "A" if good_is_a else "B"
+        ComparisonFactory(
             project=project,
             external_id=f"c{i}",
             prompt=f"question {i % 20} ?",  # 20 prompts, so the split has groups to keep whole
             response_a="good answer" if good_is_a else "bad answer",
             response_b="bad answer" if good_is_a else "good answer",
+            human_votes=[(winner, "clearly")] if i % 4 != 3 else [],
+            lm_votes=[("j", winner)] if judge else [],
         )
-        winner = "A" if good_is_a else "B"
-        if i % 4 != 3:
-            HumanLabel.objects.create(
-                comparison=comparison,
-                annotator_name="h",
-                source="imported",
-                overall_choice=winner,
-                overall_strength="clearly",
-            )
-        if judge:
-            LMLabel.objects.create(
-                comparison=comparison, judge_name="j", choice=winner, strength="unknown"
-            )
     return project
 
 
@@ -115,7 +105,7 @@ def test_a_run_trains_records_progress_and_saves_a_checkpoint(db, settings, tmp_
 
 
 def test_no_pairs_is_a_clear_failure(db):
-    project = project_create(slug="empty")
+    project = ProjectFactory(slug="empty")
     run = reward_run_start(project=project, enqueue=False)
     tokenizer = tiny_tokenizer()
     done = reward_run_execute(
