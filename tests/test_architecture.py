@@ -1,5 +1,6 @@
 """The code's shape, checked like behaviour: no module-level import cycle among the product's
-modules (import-linter checks the arrows between the apps in CI: `lint-imports`)."""
+modules and no function longer than a screen (import-linter checks the arrows between the apps
+in CI: `lint-imports`)."""
 
 import ast
 import graphlib
@@ -48,6 +49,32 @@ def test_no_module_level_import_cycle():
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as error:
         pytest.fail(f"import cycle: {' -> '.join(error.args[1])}")
+
+
+# Longer functions are split into named steps (docs/architecture.md, code conventions).
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(modules: dict[str, Path], limit: int) -> list[str]:
+    found = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{name}:{node.lineno} {node.name} ({lines})")
+    return found
+
+
+def test_no_function_is_longer_than_a_screen():
+    assert long_functions(_product_modules(), MAX_FUNCTION_LINES) == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def too_long():\n{body}\n")
+    found = long_functions({"long": tmp_path / "long.py"}, MAX_FUNCTION_LINES)
+    assert [f.split(" ", 1)[1] for f in found] == [f"too_long ({MAX_FUNCTION_LINES + 1})"]
 
 
 def test_the_cycle_check_finds_a_cycle(tmp_path):
