@@ -24,7 +24,7 @@ from routing.tagging import (
     tag_messages,
 )
 from tests.routing.conftest import comparison_record
-from tests.scoring.judging.fake_chat_server import FakeJudgeServer, Handler, completion
+from tests.scoring.judging.fake_chat_server import FakeJudgeServer, Handler, completion, served
 
 LEVEL = DIMENSIONS["expertise_level"]
 SAFETY = DIMENSIONS["safety_concern"]
@@ -132,19 +132,8 @@ class TaggerHandler(Handler):
 
 @pytest.fixture
 def server():
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), TaggerHandler)
-    httpd.daemon_threads = True
-    httpd.state = FakeTaggerServer()
-    httpd.state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield httpd.state
-    httpd.shutdown()
-    httpd.server_close()
+    with served(TaggerHandler, FakeTaggerServer()) as state:
+        yield state
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import math
 import re
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # What the fake judge answers (probabilities before renormalisation). The label mass is 0.4 and
@@ -144,3 +145,21 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "null_logprobs":
             reply["choices"][0]["logprobs"] = None
         return self._send(200, reply)
+
+
+@contextmanager
+def served(handler: type[Handler] = Handler, state: FakeJudgeServer | None = None):
+    """The fake server on a free loopback port, in a thread, until the block ends; yields its
+    state (with `base_url` set)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    httpd.state = state if state is not None else FakeJudgeServer()
+    httpd.state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield httpd.state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

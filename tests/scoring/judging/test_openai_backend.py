@@ -7,9 +7,7 @@ can be told to fail in the ways real servers fail. No database, no network beyon
 
 import math
 import socket
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -34,25 +32,16 @@ from tests.scoring.judging.fake_chat_server import (
     FIVE,
     LOSE,
     WIN,
-    FakeJudgeServer,
-    Handler,
     completion,
     segment,
+    served,
 )
 
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.state = FakeJudgeServer()
-    httpd.state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield httpd.state
-    httpd.shutdown()
-    httpd.server_close()
+    with served() as state:
+        yield state
 
 
 @pytest.fixture
