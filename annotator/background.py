@@ -78,17 +78,21 @@ def run_claim(
     stale_after: timedelta,
     select_related: tuple[str, ...] = (),
     prepare: Callable[[Run], list[str]] | None = None,
+    skip_locked: bool = False,
 ) -> Run | None:
     """Start (or take over) a queued or abandoned run; None when it is finished, or when a live
-    worker has it: its row is locked, or its heartbeat is younger than `stale_after`.
+    worker has it: its heartbeat is younger than `stale_after`.
 
     `prepare(run)` sets the run's own fields for a fresh start and returns their names; it
     raises RunRefused to end the run instead (a cancel request, a changed configuration).
+    The claim waits for a short lock on the row (a cancel, a resume); with `skip_locked`, for
+    runs whose worker holds the row for the whole run (imports), a locked row means a live
+    worker and the claim returns None at once.
     """
     now = timezone.now()
     with transaction.atomic():
         run = (
-            model.objects.select_for_update(skip_locked=True, of=("self",))
+            model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
             .select_related(*select_related)
             .filter(pk=run_id)
             .first()

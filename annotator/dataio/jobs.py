@@ -69,7 +69,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
     takes over a job whose worker died, which no longer holds the lock)."""
     # No heartbeat during an import (its writes stay uncommitted until it ends): the row lock
     # is what shows a live worker, so any running job that is not locked is abandoned.
-    if run_claim(ImportJob, job_id, stale_after=timedelta(0)) is None:
+    if run_claim(ImportJob, job_id, stale_after=timedelta(0), skip_locked=True) is None:
         return ImportJob.objects.get(pk=job_id)
     with transaction.atomic():
         job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
