@@ -227,6 +227,9 @@ def feature_matrix(
         values = np.asarray(inputs.text[c], dtype=np.float64)
         named.append((c, np.log1p(values) if c.startswith("len_") else values))
     named += [(f"rank_{c}", ranks[c]) for c in RANKED_LENGTHS]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shorter, longer = inputs.text["len_shorter"], inputs.text["len_longer"]
+        named.append(("len_ratio", np.where(longer > 0, shorter / longer, np.nan)))
     named += [
         ("judge_p_a", inputs.p_a),
         ("judge_confidence", np.abs(inputs.p_a - 0.5)),

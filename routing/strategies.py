@@ -20,11 +20,10 @@ import numpy as np
 
 from routing.ppm import algorithm1_select, extend_bins, ppm_train, tag_counts
 from routing.problem import RoutingProblem
+from routing.router import router_fit, router_score
 
 # Fewest labelled comparisons a learning strategy trains on.
 MIN_LABELLED = 10
-# Rows per prediction call: bounds the copy of the feature matrix a prediction makes.
-PREDICT_CHUNK = 100_000
 
 
 class StrategyError(ValueError):
@@ -121,59 +120,16 @@ def judge_confidence_score(problem, candidates, options) -> np.ndarray:
 # --- learned: a classifier of "the LM label disagrees with the human label" ---------------
 
 
-def _classifier(seed: int, n_train: int):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    # Small and regularised: a project may have only a few hundred labelled comparisons (or a
-    # few dozen: then leaves may be small, or no split would be allowed at all).
-    return HistGradientBoostingClassifier(
-        # 50 trees at rate 0.15 route LLMBar as well as 150 at 0.05 and predict faster (the
-        # figures: bench/README.md, "Routing").
-        max_depth=3,
-        learning_rate=0.15,
-        max_iter=50,
-        min_samples_leaf=min(10, max(2, n_train // 8)),
-        l2_regularization=1.0,
-        random_state=seed,
-    )
-
-
-def _submatrix(X: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    return X[rows] if columns.size == X.shape[1] else X[np.ix_(rows, columns)]
-
-
 def learned_score(problem, candidates, options) -> np.ndarray:
-    """P(the LM label is wrong). Where the judge gave no A/B answer its label is a coin, right
-    half the time: 0.5 exactly, no model needed. The classifier learns from the labelled
-    comparisons where the judge did answer, so that coin flips do not blur its target."""
+    """P(the LM label is wrong) from routing.router, cross-fitted over the labelled comparisons."""
     lm_wrong = 1.0 - problem.targets.lm_right
-    decided = ~problem.lm_undecided
 
     def fit(train):
-        train = train[decided[train]]
-        y = lm_wrong[train].astype(int)
-        if y.size == 0 or y.min() == y.max():
-            return float(y.mean()) if y.size else 0.5  # one class seen: its rate
-        # Columns with no value in the training rows (features not computed) say nothing.
-        columns = np.flatnonzero(~np.isnan(problem.X[train]).all(axis=0))
-        return columns, _classifier(options.seed, train.size).fit(
-            _submatrix(problem.X, train, columns), y
-        )
+        return router_fit(problem, train, lm_wrong[train], seed=options.seed)
 
-    def predict(model, rows):
-        if isinstance(model, float):
-            p = np.full(rows.size, model)
-        else:
-            columns, classifier = model
-            p = np.concatenate(
-                [
-                    classifier.predict_proba(_submatrix(problem.X, chunk, columns))[:, 1]
-                    for chunk in np.array_split(rows, max(1, rows.size // PREDICT_CHUNK))
-                ]
-            )
-        return np.where(decided[rows], p, 0.5)
-
-    return cross_fit(problem, candidates, fit, predict)
+    return cross_fit(
+        problem, candidates, fit, lambda model, rows: router_score(model, problem, rows)
+    )
 
 
 # --- HyPER: the performance prediction model ---------------------------------------------
