@@ -10,10 +10,18 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotator.constraints import choices_in
+
 
 class DecidedRoute(models.TextChoices):
     HUMAN = "human", "Human"
     LM = "lm", "LM judge"
+
+
+class DecisionPurpose(models.TextChoices):
+    ROUTE = "route", "Route (a one-shot routing run)"
+    RELEASE = "release", "Release to humans (a live policy's round)"
+    ADJUDICATE = "adjudicate", "One more human label (adjudication)"
 
 
 class ComparisonFeatures(models.Model):
@@ -150,6 +158,23 @@ class RoutingDecision(models.Model):
     )
     reason = models.CharField(max_length=300)
     budget = models.PositiveIntegerField(help_text="Comparisons the run's budget allowed.")
+    # Decisions of a live routing policy (routing.live): which round, which router, what for.
+    policy = models.ForeignKey(
+        "RoutingPolicy",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="decisions",
+        db_index=False,  # the release-once index leads with it
+    )
+    round = models.PositiveIntegerField(null=True, blank=True)
+    router_version = models.CharField(max_length=40, blank=True)
+    purpose = models.CharField(
+        max_length=12, choices=DecisionPurpose.choices, default=DecisionPurpose.ROUTE
+    )
+    labels = models.PositiveSmallIntegerField(
+        default=0, help_text="Human labels this decision asks for (charged to the budget)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -157,6 +182,20 @@ class RoutingDecision(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "comparison"], name="routingdecision_once_per_run"
+            ),
+            # A live policy releases a comparison to humans once, ever.
+            models.UniqueConstraint(
+                fields=["policy", "comparison"],
+                condition=Q(policy__isnull=False, purpose="release"),
+                name="routingdecision_released_once",
+            ),
+            models.CheckConstraint(
+                condition=choices_in("purpose", DecisionPurpose),
+                name="routingdecision_purpose_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(policy__isnull=True) | Q(round__isnull=False),
+                name="routingdecision_policy_has_round",
             ),
             models.CheckConstraint(
                 condition=Q(route__in=DecidedRoute.values), name="routingdecision_route_valid"
@@ -280,3 +319,158 @@ class ProjectTagger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id} -> {self.tagger_id}"
+
+
+class RouterPrior(models.Model):
+    """A router fitted on other labelled projects of this installation (`manage.py
+    train_router`), for a live policy's first rounds. Each training is a new version; a policy
+    names the version it uses. The model is stored with skops and checked against its SHA-256
+    on every load (routing.router): a file is never unpickled."""
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=40, help_text="The stored model's SHA-256, shortened.")
+    model = models.BinaryField(help_text="The router, as routing.router.router_dumps writes it.")
+    sha256 = models.CharField(max_length=64)
+    columns = models.JSONField(help_text="The features it reads (routing.router).")
+    source_projects = models.JSONField(help_text="Slugs of the projects it learned from.")
+    feature_versions = models.JSONField(
+        default=dict, help_text="Source project -> the feature-set version it was read with."
+    )
+    metrics = models.JSONField(default=dict, help_text="Cross-validated AUC and counts.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="routerprior_one_per_version"),
+            models.CheckConstraint(condition=~Q(name=""), name="routerprior_named"),
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="routerprior_sha256"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class PolicyState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    SPENT = "spent", "Budget spent"
+
+
+class BudgetUnit(models.TextChoices):
+    COMPARISONS = "comparisons", "Comparisons"
+    LABELS = "labels", "Human labels"
+
+
+class RoutingPolicy(models.Model):
+    """A project's live routing (routing.live): it spends a human budget over time, releasing
+    comparisons to humans in rounds chosen by a router that learns from the labels they bring.
+
+    The budget is held in human labels (`budget_labels`; a comparison costs the project's
+    labels_per_item); every release adds its cost to `labels_committed` in the same
+    transaction, and the database refuses a commitment beyond the budget."""
+
+    project = models.OneToOneField(
+        "annotator.Project",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="routing_policy",
+    )
+    strategy = models.CharField(
+        max_length=40,
+        default="learned",
+        help_text="learned (the router), judge_confidence or random.",
+    )
+    state = models.CharField(max_length=10, choices=PolicyState.choices, default=PolicyState.DRAFT)
+    budget = models.PositiveIntegerField(help_text="The total human budget, in `budget_unit`.")
+    budget_unit = models.CharField(
+        max_length=12, choices=BudgetUnit.choices, default=BudgetUnit.COMPARISONS
+    )
+    budget_labels = models.PositiveIntegerField(
+        help_text="The budget in human labels, the unit the guard counts in."
+    )
+    labels_committed = models.PositiveIntegerField(
+        default=0, help_text="Human labels asked for by the releases so far."
+    )
+    seed_size = models.PositiveIntegerField(
+        default=50, help_text="Comparisons released in the first round (the seed)."
+    )
+    seed_tag = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Draw the seed stratified by this tag key (e.g. category); empty: at random.",
+    )
+    batch_size = models.PositiveIntegerField(default=50, help_text="Comparisons per later round.")
+    refit_every = models.PositiveIntegerField(
+        default=20,
+        help_text="Refit the router after this many released comparisons reach their full labels.",
+    )
+    prior = models.ForeignKey(
+        RouterPrior, on_delete=models.PROTECT, null=True, blank=True, related_name="policies"
+    )
+    prior_threshold = models.PositiveIntegerField(
+        default=50, help_text="The project's own labelled comparisons before its router takes over."
+    )
+    max_labels_per_item = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Adjudication: ask for more human labels, up to this many per comparison, where "
+        "the humans disagree or contradict a confident, consistent LM label (0: never).",
+    )
+    rounds = models.PositiveIntegerField(default=0)
+    router = models.BinaryField(null=True, blank=True, editable=False)
+    router_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    router_version = models.CharField(max_length=40, blank=True, editable=False)
+    router_trained_on = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Complete comparisons the current router learned from."
+    )
+    router_auc = models.FloatField(
+        null=True, blank=True, editable=False, help_text="Cross-validated AUC of 'LM label wrong'."
+    )
+    expected_label_accuracy = models.FloatField(null=True, blank=True, editable=False)
+    round_queued = models.BooleanField(
+        default=False, editable=False, help_text="A round is queued and has not started (debounce)."
+    )
+    last_round_at = models.DateTimeField(null=True, blank=True, editable=False)
+    error = models.TextField(blank=True, editable=False, help_text="Why the last round failed.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project_id"]
+        verbose_name_plural = "routing policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(labels_committed__lte=F("budget_labels")),
+                name="routingpolicy_within_budget",
+            ),
+            models.CheckConstraint(
+                condition=choices_in("state", PolicyState), name="routingpolicy_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=choices_in("budget_unit", BudgetUnit), name="routingpolicy_unit_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(strategy__in=["learned", "judge_confidence", "random"]),
+                name="routingpolicy_strategy_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(batch_size__gte=1), name="routingpolicy_batch_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(refit_every__gte=1), name="routingpolicy_refit_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(router_auc__isnull=True) | Q(router_auc__gte=0.0, router_auc__lte=1.0),
+                name="routingpolicy_auc_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"routing policy of {self.project_id} ({self.state})"
+
+    @property
+    def labels_left(self) -> int:
+        return self.budget_labels - self.labels_committed
