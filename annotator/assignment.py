@@ -1,8 +1,8 @@
 """The assignment engine: who labels which comparison, with leases and no over-assignment.
 
 An annotator asks for the next comparison of a project and gets a lease on one (or their live lease
-again). Three rules keep every comparison at `labels_per_item` human labels at most, whatever the
-concurrency:
+again). Three rules keep every comparison at `labels_per_item` human labels at most (plus the
+`extra_labels` an adjudication asked for), whatever the concurrency:
 1. Claiming locks the chosen comparison row (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; on
    SQLite a write transaction holds the whole database) and counts the lease in `slots_taken`
    (labels + open leases) in the same transaction, so no two claims see the same free slot.
@@ -243,7 +243,7 @@ def _claim_queue(project: Project, membership: Membership, user) -> int | None:
             project=project,
             route=Route.HUMAN,
             is_gold=False,
-            slots_taken__lt=project.labels_per_item,
+            slots_taken__lt=project.labels_per_item + F("extra_labels"),
         )
         # Never twice to the same person; a comparison whose lease expired may come back.
         .exclude(human_labels__annotator=user)
@@ -323,10 +323,10 @@ def label_submit(
             )
         comparison = (
             Comparison.objects.select_for_update()
-            .only("id", "labels_done")
+            .only("id", "labels_done", "extra_labels")
             .get(pk=lease.comparison_id)
         )
-        full = comparison.labels_done >= project.labels_per_item
+        full = comparison.labels_done >= project.labels_per_item + comparison.extra_labels
         if lease.purpose == Lease.Purpose.LABEL and full:
             raise ComparisonFull("This comparison already has all the labels it needs.")
         label = _label_from_answer(lease, project, membership, answer)

@@ -184,9 +184,13 @@ class Comparison(models.Model):
     # Kept by the services that add labels and leases (never by signals): the queue orders and
     # filters on them without counting rows per comparison.
     labels_done = models.PositiveIntegerField(default=0, help_text="Human labels it has.")
+    extra_labels = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Human labels wanted beyond the project's labels_per_item (adjudication).",
+    )
     slots_taken = models.PositiveIntegerField(
         default=0,
-        help_text="Of labels_per_item, the slots taken: human labels plus open label leases.",
+        help_text="Of the labels wanted, the slots taken: human labels plus open label leases.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -4,7 +4,7 @@ import statistics
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotator.analytics.flags import AnnotatorFigures, annotator_flags
@@ -56,7 +56,7 @@ def project_remaining(*, project: Project) -> int:
             project=project,
             route=Route.HUMAN,
             is_gold=False,
-            labels_done__lt=project.labels_per_item,
+            labels_done__lt=project.labels_per_item + F("extra_labels"),
         ).count()
         cache.set(key, remaining, REMAINING_CACHE_S)
     return remaining
@@ -69,7 +69,7 @@ def project_counts(*, project: Project) -> dict:
         comparisons.values_list("route").annotate(n=Count("id")).values_list("route", "n")
     )
     human = comparisons.filter(route=Route.HUMAN, is_gold=False)
-    wanted = project.labels_per_item
+    wanted = project.labels_per_item + F("extra_labels")
     done = human.aggregate(
         complete=Count("id", filter=Q(labels_done__gte=wanted)),
         started=Count("id", filter=Q(labels_done__gt=0, labels_done__lt=wanted)),

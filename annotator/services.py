@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import F
 
 from annotator.labels import AnnotatorType
-from annotator.models import Membership, Project, Role
+from annotator.models import Comparison, Membership, Project, Role, Route
 from annotator.signals import LABEL_ORIGINS, labels_committed
 
 User = get_user_model()
@@ -67,4 +67,13 @@ def project_labels_changed(*, project_id: int, new_labels: int = 0, origin: str)
         lambda: labels_committed.send_robust(
             sender=Project, project_id=project_id, new_labels=new_labels, origin=origin
         )
+    )
+
+
+def comparisons_label_more(*, comparison_ids: list[int], extra: int = 1) -> int:
+    """Ask humans for `extra` more labels on these human-routed comparisons (an adjudication):
+    they go back to the annotator queue until the new labels arrive. Returns how many changed.
+    The caller owns the transaction (a routing round charges the labels to its budget)."""
+    return Comparison.objects.filter(id__in=comparison_ids, route=Route.HUMAN).update(
+        extra_labels=F("extra_labels") + extra
     )

@@ -23,6 +23,7 @@ from annotator.assignment import (
     shown_to_canonical,
 )
 from annotator.models import Comparison, HumanLabel, Lease, Membership, Role, Route, Skip
+from annotator.services import comparisons_label_more
 from tests.factories import ComparisonFactory, HumanLabelFactory, MembershipFactory, ProjectFactory
 
 User = get_user_model()
@@ -116,6 +117,19 @@ def test_each_comparison_gets_labels_per_item_labels_and_then_no_more(db):
         _label(project, user)
     assert assignment_next(project=project, user=users[2]) is None
     assert set(Comparison.objects.values_list("labels_done", "slots_taken")) == {(2, 2)}
+
+
+def test_a_comparison_asked_for_one_more_label_is_served_again_then_stops(db):
+    project = _project(n=1, labels_per_item=1)
+    first, second, third = (MembershipFactory(project=project).user for _ in range(3))
+    _label(project, first)
+    assert assignment_next(project=project, user=second) is None  # full
+    comparison = Comparison.objects.get()
+    assert comparisons_label_more(comparison_ids=[comparison.pk]) == 1
+    lease, label = _label(project, second)
+    assert lease.comparison_id == comparison.pk and label.pk
+    assert assignment_next(project=project, user=third) is None  # full again, at 2
+    assert Comparison.objects.get().labels_done == 2
 
 
 def test_an_annotator_never_gets_the_same_comparison_twice(db):
