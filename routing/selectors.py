@@ -1,16 +1,27 @@
-"""Reads for the router: a project's comparisons as RoutingInputs, its routing runs."""
+"""Reads for the router: a project's comparisons as RoutingInputs, its routing runs, its live
+policy's figures."""
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import numpy as np
-from django.db.models import Sum, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Least
 
 from annotator.final_labels import latest_lm_labels, project_primary_judge
 from annotator.models import Comparison, HumanLabel, LMLabel, Project
 from routing.features import project_feature_version
-from routing.models import ComparisonFeatures, RoutingRun
+from routing.models import (
+    ComparisonFeatures,
+    DecisionPurpose,
+    PolicyState,
+    RouterPrior,
+    RoutingDecision,
+    RoutingPolicy,
+    RoutingRun,
+)
+from routing.priors import prior_latest, prior_model
 from routing.problem import CHOICE_CODES, NONE, TEXT_COLUMNS, RoutingInputs
 from scoring.models import Judge
 
@@ -274,3 +285,132 @@ def comparison_texts(ids: list[int]) -> list[tuple[str, str, str]]:
         .iterator(chunk_size=2000)
     }
     return [by_id[pk] for pk in ids]
+
+
+# The strategies a live policy may use (RoutingPolicy's check constraint allows the same).
+POLICY_STRATEGIES = ("learned", "judge_confidence", "random")
+
+
+@dataclass(frozen=True)
+class PolicyFigures:
+    """A project's live routing policy as the panel, the API and the CLI show it: one reading,
+    so that they show the same figures. Labels are human labels; a released comparison costs
+    the labels its decisions asked for (labels_per_item, plus any adjudication)."""
+
+    state: str
+    strategy: str
+    budget: int  # in budget_unit
+    budget_unit: str
+    labels_per_item: int
+    budget_labels: int
+    labels_committed: int  # asked for by the releases so far
+    labels_spent: int  # collected on the released comparisons (at most what each asked for)
+    labels_left: int  # budget_labels - labels_committed
+    budget_comparisons: int  # the budget in comparisons at the current labels_per_item
+    comparisons_released: int
+    comparisons_complete: int  # released, with every label asked for
+    comparisons_outstanding: int  # released, still waiting for labels
+    comparisons_left: int  # comparisons the labels left can still release
+    seed_size: int
+    seed_tag: str
+    batch_size: int
+    refit_every: int
+    prior: str | None  # name@version
+    prior_threshold: int
+    max_labels_per_item: int
+    rounds: int
+    router_version: str
+    router_trained_on: int
+    router_auc: float | None  # cross-validated AUC of "LM label wrong"
+    expected_label_accuracy: float | None
+    round_queued: bool
+    last_round_at: datetime | None
+    error: str
+
+    @property
+    def live(self) -> bool:
+        """Whether the figures still move by themselves: rounds run, or labels come in."""
+        return (
+            self.state == PolicyState.RUNNING
+            or self.round_queued
+            or (self.comparisons_outstanding > 0)
+        )
+
+    def as_dict(self) -> dict:
+        """JSON-ready (the API's body and `routing_policy --show`)."""
+        figures = asdict(self)
+        if self.last_round_at is not None:
+            figures["last_round_at"] = self.last_round_at.isoformat()
+        return figures
+
+
+def policy_figures(project: Project) -> PolicyFigures | None:
+    """The project's routing policy and where its budget stands; None without a policy."""
+    policy = RoutingPolicy.objects.select_related("prior").filter(project=project).first()
+    if policy is None:
+        return None
+    released = _released(policy)
+    per_item = max(project.labels_per_item, 1)
+    return PolicyFigures(
+        state=policy.state,
+        strategy=policy.strategy,
+        budget=policy.budget,
+        budget_unit=policy.budget_unit,
+        labels_per_item=project.labels_per_item,
+        budget_labels=policy.budget_labels,
+        labels_committed=policy.labels_committed,
+        labels_spent=released["spent"] or 0,
+        labels_left=policy.labels_left,
+        budget_comparisons=policy.budget_labels // per_item,
+        comparisons_released=released["released"],
+        comparisons_complete=released["complete"],
+        comparisons_outstanding=released["released"] - released["complete"],
+        comparisons_left=policy.labels_left // per_item,
+        seed_size=policy.seed_size,
+        seed_tag=policy.seed_tag,
+        batch_size=policy.batch_size,
+        refit_every=policy.refit_every,
+        prior=str(policy.prior) if policy.prior_id else None,
+        prior_threshold=policy.prior_threshold,
+        max_labels_per_item=policy.max_labels_per_item,
+        rounds=policy.rounds,
+        router_version=policy.router_version,
+        router_trained_on=policy.router_trained_on,
+        router_auc=policy.router_auc,
+        expected_label_accuracy=policy.expected_label_accuracy,
+        round_queued=policy.round_queued,
+        last_round_at=policy.last_round_at,
+        error=policy.error,
+    )
+
+
+def _released(policy: RoutingPolicy) -> dict[str, int]:
+    """The comparisons the policy released: how many, how many have every label their
+    decisions asked for, and the labels collected on them (capped at what each asked for)."""
+    asked = (
+        RoutingDecision.objects.filter(policy=policy, comparison=OuterRef("pk"))
+        .order_by()
+        .values("comparison")
+        .annotate(n=Sum("labels"))
+        .values("n")
+    )
+    return (
+        Comparison.objects.filter(
+            routing_decisions__policy=policy,
+            routing_decisions__purpose=DecisionPurpose.RELEASE,
+        )
+        .annotate(asked=Subquery(asked, output_field=IntegerField()))
+        .aggregate(
+            released=Count("id"),
+            complete=Count("id", filter=Q(labels_done__gte=F("asked"))),
+            spent=Sum(Least("labels_done", "asked")),
+        )
+    )
+
+
+def prior_checked(name: str) -> RouterPrior:
+    """The latest version of the router prior `name`, its stored model checked against its
+    SHA-256 (PriorError when unknown or altered): what a policy may be set to use."""
+    prior = prior_latest(name)
+    prior_model(prior)
+    return prior
