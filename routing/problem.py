@@ -81,6 +81,38 @@ class RoutingInputs:
         return len(self.p_a)
 
 
+def inputs_take(inputs: RoutingInputs, rows: np.ndarray) -> RoutingInputs:
+    """The inputs of the comparisons at `rows` (indices, repeats allowed): one subset of a
+    project as a project of its own (a prior's leave-one-out), or a resample of it (the
+    benchmark)."""
+    return RoutingInputs(
+        text={k: np.asarray(v)[rows] for k, v in inputs.text.items()},
+        tag_codes=inputs.tag_codes[rows],
+        tag_vocabulary=inputs.tag_vocabulary,
+        p_a=inputs.p_a[rows],
+        consistent=inputs.consistent[rows],
+        truncated=inputs.truncated[rows],
+        lm_choice=inputs.lm_choice[rows],
+        others_agree=inputs.others_agree[rows],
+        others_p_a=inputs.others_p_a[rows],
+        votes=inputs.votes[rows],
+        other_choices={k: v[rows] for k, v in inputs.other_choices.items()},
+        ids=inputs.ids[rows] if inputs.ids.size else inputs.ids,
+    )
+
+
+def tag_strata(inputs: RoutingInputs, key: str) -> np.ndarray:
+    """Per comparison the code of its first descriptive tag `key=...` (the tag's index in the
+    vocabulary), -1 where it has none: strata for a stratified seed."""
+    out = np.full(inputs.n, -1, dtype=np.int64)
+    wanted = np.array([v.startswith(f"{key}=") for v in inputs.tag_vocabulary] + [False])
+    codes = inputs.tag_codes
+    for column in range(codes.shape[1] - 1, -1, -1):  # last to first: the first tag wins
+        hit = wanted[codes[:, column]] & (codes[:, column] >= 0)
+        out[hit] = codes[hit, column]
+    return out
+
+
 @dataclass
 class Targets:
     """Per comparison, under the evaluation protocol (docs/architecture.md, "Evaluating a

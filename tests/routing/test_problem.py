@@ -1,6 +1,19 @@
 import numpy as np
 
-from routing.problem import NONE, TIE, A, B, bin3, majority, percentile_rank, targets_build
+from routing.problem import (
+    NONE,
+    TEXT_COLUMNS,
+    TIE,
+    A,
+    B,
+    RoutingInputs,
+    bin3,
+    inputs_take,
+    majority,
+    percentile_rank,
+    tag_strata,
+    targets_build,
+)
 
 
 def test_bins_follow_the_papers_edges_inclusive_on_the_right():
@@ -56,3 +69,39 @@ def test_lm_ties_are_broken_at_random():
     votes = np.full((400, 1), A)
     t = targets_build(votes, np.full(400, TIE), seed=3)
     assert 0.4 < t.lm_right.mean() < 0.6
+
+
+def _inputs_with_tags():
+    n = 4
+    return RoutingInputs(
+        text={c: np.arange(n, dtype=float) for c in TEXT_COLUMNS},
+        tag_codes=np.array([[0, 2], [1, -1], [-1, -1], [2, 3]], dtype=np.int32),
+        tag_vocabulary=["category=math", "category=code", "source=x", "category=chat"],
+        p_a=np.array([0.1, 0.2, 0.3, 0.4]),
+        consistent=np.ones(n),
+        truncated=np.zeros(n),
+        lm_choice=np.array([A, B, A, B]),
+        others_agree=np.full(n, np.nan),
+        others_p_a=np.full(n, np.nan),
+        votes=np.array([[A], [B], [NONE], [A]]),
+        other_choices={"gpt": np.array([A, A, B, B])},
+        ids=np.array([10, 11, 12, 13]),
+    )
+
+
+def test_inputs_take_keeps_the_rows_asked_for_in_every_column():
+    taken = inputs_take(_inputs_with_tags(), np.array([3, 1, 1]))
+    assert taken.ids.tolist() == [13, 11, 11]
+    assert taken.p_a.tolist() == [0.4, 0.2, 0.2]
+    assert taken.text["len_a"].tolist() == [3.0, 1.0, 1.0]
+    assert taken.tag_codes.tolist() == [[2, 3], [1, -1], [1, -1]]
+    assert taken.other_choices["gpt"].tolist() == [B, A, A]
+    assert taken.votes.tolist() == [[A], [B], [B]]
+    assert taken.tag_vocabulary == _inputs_with_tags().tag_vocabulary
+
+
+def test_tag_strata_take_each_comparisons_first_tag_of_the_key():
+    strata = tag_strata(_inputs_with_tags(), "category")
+    assert strata.tolist() == [0, 1, -1, 3]
+    assert tag_strata(_inputs_with_tags(), "source").tolist() == [2, -1, -1, 2]
+    assert tag_strata(_inputs_with_tags(), "nothing").tolist() == [-1, -1, -1, -1]

@@ -10,9 +10,12 @@ from routing.problem import NONE, TEXT_COLUMNS, A, B, RoutingInputs, problem_bui
 from routing.router import (
     TRANSFERABLE_COLUMNS,
     RouterFileError,
+    features,
     router_dumps,
     router_fit,
+    router_fit_matrix,
     router_loads,
+    router_predict,
     router_score,
     router_sha256,
 )
@@ -103,3 +106,23 @@ def test_a_router_holding_another_type_is_refused_even_with_a_matching_hash():
     )
     with pytest.raises(RouterFileError, match="types"):
         router_loads(data, sha256=router_sha256(data))
+
+
+def test_with_few_labels_the_router_leans_on_its_linear_model():
+    problem, wrong = _problem()
+    few = router_fit(problem, np.arange(60), wrong[:60].astype(float))
+    many = router_fit(problem, np.arange(400), wrong.astype(float))
+    (_, w_few), (_, w_many) = [m.estimator.weights for m in (few, many)]
+    assert w_few < 0.15 < 0.4 < w_many
+
+
+def test_router_fit_matrix_fits_a_linear_prior():
+    problem, wrong = _problem()
+    rows = np.arange(400)
+    X = features(problem, rows, TRANSFERABLE_COLUMNS)
+    prior = router_fit_matrix(X, wrong.astype(float), TRANSFERABLE_COLUMNS, 0, linear_only=True)
+    assert type(prior.estimator).__name__ == "Pipeline"
+    p = router_predict(prior, features(problem, rows, prior.columns))
+    assert p[wrong].mean() > p[~wrong].mean()
+    data = router_dumps(prior)
+    assert router_loads(data, sha256=router_sha256(data)).columns == prior.columns
