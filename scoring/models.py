@@ -11,6 +11,10 @@ from django.utils import timezone
 from annotator.background import ACTIVE_STATUSES, BackgroundRun
 from annotator.constraints import choices_in
 
+# The judge name of the labels a project's reward model writes after each run (one version per
+# run: reward_judge_version). A judge configuration may not take it.
+REWARD_MODEL_JUDGE = "reward-model"
+
 
 class Judge(models.Model):
     """An LM judge configuration. Its version is derived from what changes its answers (backend,
@@ -90,6 +94,9 @@ class Judge(models.Model):
                 name="judge_server_configured",
             ),
             models.CheckConstraint(condition=~Q(version=""), name="judge_has_version"),
+            models.CheckConstraint(
+                condition=~Q(name=REWARD_MODEL_JUDGE), name="judge_name_not_reserved"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -183,6 +190,12 @@ class RewardModelRun(BackgroundRun):
     checkpoint_dir = models.CharField(max_length=500, blank=True)
     device = models.CharField(max_length=40, blank=True)
     pairs_per_second = models.FloatField(null=True, blank=True)
+    labels_total = models.PositiveIntegerField(
+        default=0, help_text="Comparisons to label with the trained model (0: none)."
+    )
+    labels_done = models.PositiveIntegerField(
+        default=0, help_text="Comparisons that have the trained model's label."
+    )
 
     class Meta(BackgroundRun.Meta):
         constraints = [
@@ -202,14 +215,29 @@ class RewardModelRun(BackgroundRun):
             models.CheckConstraint(
                 condition=Q(progress__gte=0.0, progress__lte=1.0), name="rewardrun_progress_range"
             ),
+            models.CheckConstraint(
+                condition=Q(labels_done__lte=F("labels_total")),
+                name="rewardrun_labels_done_le_total",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"reward run #{self.pk} on {self.project_id}: {self.status}"
 
+    @property
+    def judge_version(self) -> str:
+        """The version of the labels this run's model writes (judge REWARD_MODEL_JUDGE)."""
+        return f"run-{self.pk}"
+
+    @property
+    def is_labelling(self) -> bool:
+        """Trained and saved, now labelling the project's comparisons."""
+        return self.status == self.Status.RUNNING and bool(self.checkpoint_dir)
+
 
 class ProjectScoring(models.Model):
-    """A project's scoring settings: the judges that label it and when to retrain."""
+    """A project's scoring settings: the judges that label it, when to retrain, and whether
+    the trained reward model labels the project."""
 
     project = models.OneToOneField(
         "annotator.Project", on_delete=models.CASCADE, primary_key=True, related_name="scoring"
@@ -225,6 +253,12 @@ class ProjectScoring(models.Model):
         help_text="Train a new reward model after this many new labels (0: never by itself).",
     )
     labels_since_retrain = models.PositiveIntegerField(default=0, editable=False)
+    label_with_reward_model = models.BooleanField(
+        default=True,
+        help_text="After each reward-model run, label every comparison with the new model "
+        f"(judge {REWARD_MODEL_JUDGE!r}): the router reads its preference and its agreement "
+        "with the primary judge.",
+    )
 
     class Meta:
         ordering = ["project_id"]

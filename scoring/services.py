@@ -20,12 +20,16 @@ def project_scoring(*, project: Project) -> ProjectScoring:
 
 
 def project_scoring_read(project: Project) -> dict:
-    """The settings the project API shows beside the project's own."""
+    """The settings the project API shows beside the project's own (the model's defaults where
+    the project has none stored)."""
     try:
-        retrain_every = project.scoring.retrain_every
+        stored = project.scoring
     except ProjectScoring.DoesNotExist:
-        retrain_every = 0
-    return {"retrain_every": retrain_every}
+        stored = ProjectScoring(project=project)
+    return {
+        "retrain_every": stored.retrain_every,
+        "label_with_reward_model": stored.label_with_reward_model,
+    }
 
 
 @transaction.atomic
