@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotator.access import is_project_admin, project_for_admin, project_for_member
 from annotator.models import LMLabel
 from scoring.judging.runs import JudgeRunActive, judge_demo, judge_run_start
-from scoring.models import Judge, JudgeRun, RewardModelRun
+from scoring.models import REWARD_MODEL_JUDGE, Judge, JudgeRun, RewardModelRun
 from scoring.plots import training_curves_png
 from scoring.report import JudgeReportError, judge_report, reliability_plot_png
 from scoring.training.runs import RewardRunActive, reward_run_cancel, reward_run_start
@@ -149,7 +149,11 @@ def reward_run_stop(request: HttpRequest, slug: str, run_id: int) -> HttpRespons
 def reward_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     project, _ = project_for_member(request, slug)
     run = get_object_or_404(RewardModelRun, pk=run_id, project=project)
-    return render(request, "scoring/reward_run.html", {"project": project, "run": run})
+    return render(
+        request,
+        "scoring/reward_run.html",
+        {"project": project, "run": run, "reward_judge": REWARD_MODEL_JUDGE},
+    )
 
 
 @login_required

@@ -3,14 +3,15 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.models import Project
-from scoring.models import RewardModelRun
+from scoring.models import REWARD_MODEL_JUDGE, RewardModelRun
 from scoring.training.runs import RewardRunActive, reward_run_execute, reward_run_start
 
 
 class Command(BaseCommand):
     help = (
-        "Train a Bradley-Terry reward model on a project's labels. By default the run is queued "
-        "for a GPU worker; --sync trains here."
+        "Train a Bradley-Terry reward model on a project's labels, then label the project's "
+        "comparisons with it (unless the project's label_with_reward_model is off). By default "
+        "the run is queued for a GPU worker; --sync runs it here."
     )
 
     def add_arguments(self, parser):
@@ -67,9 +68,15 @@ class Command(BaseCommand):
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
             for k, v in run.final_metrics.items()
         )
+        labelled = (
+            f"; labelled {run.labels_done} comparisons as judge {REWARD_MODEL_JUDGE!r} "
+            f"version {run.judge_version!r}"
+            if run.labels_total
+            else ""
+        )
         self.stdout.write(
             f"reward-model run #{run.pk}: {run.n_train} train / {run.n_validation} validation "
-            f"pairs; {metrics}; checkpoint {run.checkpoint_dir}"
+            f"pairs; {metrics}; checkpoint {run.checkpoint_dir}{labelled}"
         )
         sys.stdout.flush()
 
