@@ -1,10 +1,13 @@
 """The evaluate_routing command, as a user runs it."""
 
+import io
+
 import orjson
 import pytest
-from django.core.management import CommandError
+from django.core.management import CommandError, call_command
 
 from routing.evaluation import ROW_KEYS
+from routing.models import ComparisonFeatures
 from tests.conftest import command_output
 from tests.routing.conftest import comparison_record
 
@@ -39,6 +42,7 @@ def test_evaluate_routing_writes_results_plot_and_table(routing_project, import_
     for r in random_half:
         assert r["routing_efficiency"] == pytest.approx((r["label_accuracy"] - 0.5) / 0.5)
     assert (tmp_path / "eval" / "routing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {r["protocol"] for r in rows} == {"online"}  # the default
     assert "all-LM accuracy 0.500, all-human 1.000" in out
     assert "judge_confidence" in out and "RE(b) = (acc(b) - acc(0)) / (acc(1) - acc(0))" in out
 
@@ -51,6 +55,98 @@ def test_evaluate_routing_refuses_unknown_strategies(routing_project, tmp_path):
             "proj",
             "--strategies",
             "random,nope",
+            "--output",
+            str(tmp_path),
+        )
+
+
+def _judged(n: int = 60) -> list[dict]:
+    """The judge is wrong exactly where it is unsure and order-inconsistent (every fourth)."""
+    return [
+        comparison_record(i, lm="A", p_a=0.55, consistent=False, human="B")
+        if i % 4 == 0
+        else comparison_record(i, lm="A", p_a=0.95, human="A")
+        for i in range(n)
+    ]
+
+
+def test_evaluate_routing_computes_missing_features_then_measures_each_protocol(
+    routing_project, import_records, tmp_path
+):
+    import_records(_judged())
+    assert not ComparisonFeatures.objects.exists()
+    err = io.StringIO()
+    call_command(
+        "evaluate_routing",
+        "--project",
+        "proj",
+        "--strategies",
+        "random,learned,hyper_topk",
+        "--protocol",
+        "online,cross-fit",
+        "--budgets",
+        "0.25,0.5",
+        "--seeds",
+        "2",
+        "--seed-fraction",
+        "0.1",
+        "--batch-fraction",
+        "0.05",
+        "--ppm-candidates",
+        "30",
+        "--output",
+        str(tmp_path / "eval"),
+        stdout=(out := io.StringIO()),
+        stderr=err,
+    )
+    assert ComparisonFeatures.objects.count() == 60
+    assert "computing the text features of 60 comparisons" in err.getvalue()
+    assert "60/60 comparisons of proj" in err.getvalue()  # progress
+    rows = orjson.loads((tmp_path / "eval" / "results.json").read_bytes())
+    measured = {(r["protocol"], r["strategy"]) for r in rows}
+    assert measured == {
+        ("online", "random"),
+        ("online", "learned"),
+        ("cross-fit", "random"),
+        ("cross-fit", "learned"),
+        ("cross-fit", "hyper_topk"),
+    }
+    online = [r for r in rows if r["protocol"] == "online" and r["strategy"] == "learned"]
+    # Seed 6 + rounds of 3: by 50% every wrong LM label has been found.
+    assert all(r["label_accuracy"] == 1.0 for r in online if r["budget"] == 0.5)
+    assert "hyper_topk under online" in out.getvalue()
+
+
+def test_evaluate_routing_refuses_a_project_without_lm_labels(
+    routing_project, import_records, tmp_path
+):
+    import_records([comparison_record(i, lm=None, human="A") for i in range(5)])
+    with pytest.raises(CommandError, match="project 'proj' has no LM label to route on"):
+        command_output("evaluate_routing", "--project", "proj", "--output", str(tmp_path))
+
+
+def test_evaluate_routing_transfer_needs_a_prior(routing_project, import_records, tmp_path):
+    import_records(_judged(8))
+    with pytest.raises(CommandError, match="--prior"):
+        command_output(
+            "evaluate_routing",
+            "--project",
+            "proj",
+            "--protocol",
+            "transfer",
+            "--output",
+            str(tmp_path),
+        )
+
+
+def test_evaluate_routing_refuses_unknown_protocols(routing_project, tmp_path):
+    with pytest.raises(CommandError, match="unknown bandit"):
+        command_output(
+            "evaluate_routing",
+            "--project",
+            "proj",
+            "--protocol",
+            "bandit",
             "--output",
             str(tmp_path),
         )
