@@ -3,8 +3,12 @@
 from django.urls import path
 
 from routing.api.views import (
+    RouterPriorList,
     RoutingDecisionList,
     RoutingFeatures,
+    RoutingPolicyDetail,
+    RoutingPolicyPause,
+    RoutingPolicyStart,
     RoutingRunDetail,
     RoutingRunList,
 )
@@ -19,4 +23,16 @@ urlpatterns = [
         RoutingDecisionList.as_view(),
         name="routing_decisions",
     ),
+    path(f"{project}routing-policy", RoutingPolicyDetail.as_view(), name="routing_policy"),
+    path(
+        f"{project}routing-policy/start",
+        RoutingPolicyStart.as_view(),
+        name="routing_policy_start",
+    ),
+    path(
+        f"{project}routing-policy/pause",
+        RoutingPolicyPause.as_view(),
+        name="routing_policy_pause",
+    ),
+    path("router-priors/", RouterPriorList.as_view(), name="router_priors"),
 ]

@@ -12,6 +12,7 @@ import pytest
 
 from annotator.analytics.report import project_report_refresh
 from annotator.dataio.jobs import import_job_create
+from routing.live import policy_save, policy_state_set
 from tests.annotator.api.helpers import ROLES, comparison_with_labels
 from tests.factories import JudgeRunFactory, RewardModelRunFactory
 from tests.routing.api.test_views import routing_run_with_decisions
@@ -48,6 +49,11 @@ ENDPOINTS = [
     ("routing features", "post", f"{P}/routing-features/", None, ADMIN),
     ("routing run", "get", P + "/routing-runs/{routing_run}/", None, EXPORT),
     ("routing decisions", "get", P + "/routing-runs/{routing_run}/decisions/", None, EXPORT),
+    ("routing policy", "get", f"{P}/routing-policy", None, EXPORT),
+    ("routing policy put", "put", f"{P}/routing-policy", {"budget": 12}, ADMIN),
+    ("routing policy patch", "patch", f"{P}/routing-policy", {"batch_size": 7}, ADMIN),
+    ("routing policy start", "post", f"{P}/routing-policy/start", None, ADMIN),
+    ("routing policy pause", "post", f"{P}/routing-policy/pause", None, ADMIN),
 ]
 ALLOWED = {
     READ: {"annotator", "viewer", "admin"},
@@ -71,6 +77,10 @@ def objects(team, tmp_path, settings):
         project=team.project, status="succeeded", checkpoint_dir=str(checkpoint)
     )
     routing_run = routing_run_with_decisions(team.project)
+    # Paused: start moves it, pause finds it there already (both answer 200).
+    policy_save(project=team.project, budget=10)
+    policy_state_set(project=team.project, action="start")
+    policy_state_set(project=team.project, action="pause")
     project_report_refresh(project_id=team.project.pk, n_bootstrap=0)
     return {
         "routing_run": routing_run.pk,
@@ -119,6 +129,12 @@ def test_the_project_list_shows_only_the_callers_projects_with_their_role(client
     assert [(p["slug"], p["role"]) for p in viewer["results"]] == [("proj", "viewer")]
     assert [(p["slug"], p["role"]) for p in outsider["results"]] == [("other", "admin")]
     assert clients["anonymous"].get("/api/v1/projects/").status_code == 401
+
+
+def test_router_priors_are_listed_to_any_signed_in_caller(clients):
+    for role in ROLES:
+        response = clients[role].get("/api/v1/router-priors/")
+        assert response.status_code == (401 if role == "anonymous" else 200), role
 
 
 def test_an_inactive_membership_is_treated_as_none(team, clients):

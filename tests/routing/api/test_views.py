@@ -3,9 +3,12 @@
 
 import pytest
 
-from routing.models import RoutingRun
+from routing.api.views import PolicyFiguresSerializer
+from routing.models import RoutingPolicy, RoutingRun
+from routing.selectors import policy_figures
 from tests.annotator.api.helpers import client_for, comparison_with_labels, team_create
 from tests.factories import LMLabelFactory, RoutingDecisionFactory, RoutingRunFactory
+from tests.routing.policy_helpers import policy_released, prior_stored, prior_tamper
 
 P = "/api/v1/projects/proj"
 
@@ -142,3 +145,126 @@ def test_queueing_the_text_features(db):
     response = client_for(team.users["admin"]).post(f"{P}/routing-features/")
 
     assert response.status_code == 202 and response.json() == {"status": "queued"}
+
+
+# --- the live routing policy ---------------------------------------------------------------
+
+
+@pytest.fixture
+def team(db):
+    return team_create()
+
+
+def test_put_creates_the_policy_and_patch_changes_it(team):
+    admin = client_for(team.users["admin"])
+
+    created = admin.put(f"{P}/routing-policy", {"budget": 40, "batch_size": 5}, format="json")
+    changed = admin.patch(
+        f"{P}/routing-policy", {"budget_unit": "labels", "seed_tag": "category"}, format="json"
+    )
+    again = admin.put(f"{P}/routing-policy", {"strategy": "random"}, format="json")
+
+    assert created.status_code == 201, created.content
+    assert (created.json()["budget_labels"], created.json()["batch_size"]) == (120, 5)
+    assert changed.status_code == 200
+    assert (changed.json()["budget_labels"], changed.json()["seed_tag"]) == (40, "category")
+    assert again.status_code == 200 and again.json()["strategy"] == "random"
+    got = client_for(team.users["viewer"]).get(f"{P}/routing-policy").json()
+    assert got == again.json() == policy_figures(team.project).as_dict()
+
+
+def test_the_body_is_the_documented_figures(team):
+    policy_released(team.project, done=[1])
+
+    body = client_for(team.users["viewer"]).get(f"{P}/routing-policy").json()
+
+    assert set(body) == set(PolicyFiguresSerializer().fields)
+
+
+def test_a_project_without_a_policy(team):
+    admin = client_for(team.users["admin"])
+
+    assert admin.get(f"{P}/routing-policy").status_code == 404
+    assert admin.patch(f"{P}/routing-policy", {"budget": 5}, format="json").status_code == 404
+    assert admin.post(f"{P}/routing-policy/start").status_code == 404
+    missing = admin.put(f"{P}/routing-policy", {"batch_size": 5}, format="json")
+    assert missing.status_code == 400
+    assert missing.json()["errors"] == [
+        {"line": None, "field": "budget", "problem": "a new policy needs a budget"}
+    ]
+
+
+def test_a_budget_below_what_is_committed_is_refused_naming_the_field(team):
+    policy_released(team.project, done=[0, 0], budget=10)  # 3 labels each: 6 committed
+
+    response = client_for(team.users["admin"]).patch(
+        f"{P}/routing-policy", {"budget": 1}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "line": None,
+            "field": "budget",
+            "problem": "the budget (3 labels) is below what is already committed (6 labels)",
+        }
+    ]
+    assert RoutingPolicy.objects.get().budget == 10
+
+
+def test_bad_settings_name_their_field(team):
+    admin = client_for(team.users["admin"])
+
+    for body, field in [
+        ({"budget": 5, "strategy": "coin"}, "strategy"),
+        ({"budget": 5, "batch_size": 0}, "batch_size"),
+        ({"budget": -1}, "budget"),
+        ({"budget": 5, "prior": "nope"}, "prior"),
+    ]:
+        response = admin.put(f"{P}/routing-policy", body, format="json")
+        assert response.status_code == 400
+        assert [e["field"] for e in response.json()["errors"]] == [field], body
+    assert not RoutingPolicy.objects.exists()
+
+
+def test_a_prior_by_name_and_a_tampered_one_refused(team):
+    admin = client_for(team.users["admin"])
+    prior = prior_stored("general")
+
+    chosen = admin.put(f"{P}/routing-policy", {"budget": 5, "prior": "general"}, format="json")
+    assert chosen.json()["prior"] == f"general@{prior.version}"
+    cleared = admin.patch(f"{P}/routing-policy", {"prior": None}, format="json")
+    assert cleared.json()["prior"] is None
+
+    prior_tamper(prior)
+    refused = admin.patch(f"{P}/routing-policy", {"prior": "general"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["field"] == "prior"
+    assert "does not match its recorded SHA-256" in refused.json()["errors"][0]["problem"]
+
+
+def test_start_and_pause(team):
+    admin = client_for(team.users["admin"])
+    policy_released(team.project, done=[], budget=10)
+
+    assert admin.post(f"{P}/routing-policy/start").json()["state"] == "running"
+    assert admin.post(f"{P}/routing-policy/start").json()["state"] == "running"  # a retry
+    assert admin.post(f"{P}/routing-policy/pause").json()["state"] == "paused"
+    assert admin.post(f"{P}/routing-policy/pause").status_code == 200
+
+    RoutingPolicy.objects.update(state="spent")
+    spent = admin.post(f"{P}/routing-policy/start")
+    assert spent.status_code == 409
+    assert spent.json()["detail"] == "cannot start a policy that is spent"
+
+
+def test_router_priors_name_only_the_callers_projects(team):
+    prior = prior_stored("general", slugs=("proj", "other"))
+
+    viewer = client_for(team.users["viewer"]).get("/api/v1/router-priors/").json()["results"]
+    outsider = client_for(team.users["outsider"]).get("/api/v1/router-priors/").json()["results"]
+
+    assert [(p["name"], p["version"]) for p in viewer] == [("general", prior.version)]
+    assert (viewer[0]["source_projects"], viewer[0]["source_project_count"]) == (["proj"], 2)
+    assert outsider[0]["source_projects"] == ["other"]
+    assert viewer[0]["metrics"] == {"auc": 0.7, "n": 10} and "model" not in viewer[0]
