@@ -72,14 +72,26 @@ def final_label(
     return FinalLabel(choice, strength, "lm", None, p_a)
 
 
+# Judges whose labels derive from the project's own labels (its reward model, trained on them):
+# never the primary judge by count, though a project may name one. The apps above register
+# theirs in AppConfig.ready(); the base app knows no name.
+_DERIVED_JUDGES: set[str] = set()
+
+
+def derived_judge_register(name: str) -> None:
+    _DERIVED_JUDGES.add(name)
+
+
 def project_primary_judge(project) -> str | None:
-    """The project's primary judge; unset, the judge with the most labels in the project."""
+    """The project's primary judge; unset, the judge with the most labels in the project,
+    derived judges (derived_judge_register) left out."""
     from annotator.models import LMLabel
 
     if project.primary_judge:
         return project.primary_judge
     top = (
         LMLabel.objects.filter(comparison__project=project)
+        .exclude(judge_name__in=sorted(_DERIVED_JUDGES))
         .values("judge_name")
         .annotate(n=Count("id"))
         .order_by("-n", "judge_name")

@@ -57,15 +57,21 @@ def membership_set(
     return membership
 
 
-def project_labels_changed(*, project_id: int, new_labels: int = 0, origin: str) -> None:
+def project_labels_changed(
+    *, project_id: int, new_labels: int = 0, origin: str, judge_name: str = ""
+) -> None:
     """Call where labels of the project are written, inside the writing transaction: once it
-    commits, `labels_committed` is sent (annotator.signals), and the analytics refresh and
-    the retrain counter hear of it."""
+    commits, `labels_committed` is sent (annotator.signals), and the analytics refresh, the
+    retrain counter and the live router hear of it."""
     if origin not in LABEL_ORIGINS:
         raise ValueError(f"unknown label origin {origin!r}; expected one of {LABEL_ORIGINS}")
     transaction.on_commit(
         lambda: labels_committed.send_robust(
-            sender=Project, project_id=project_id, new_labels=new_labels, origin=origin
+            sender=Project,
+            project_id=project_id,
+            new_labels=new_labels,
+            origin=origin,
+            judge_name=judge_name,
         )
     )
 

@@ -9,11 +9,14 @@ subscribe in their AppConfig.ready(); the base app never imports them.
     - `project_id` (int): the project whose labels changed;
     - `new_labels` (int): how many labels were added (0 where labels only changed);
     - `origin` (str): who wrote them: `"annotator"` (a label submitted on the platform),
-      `"judge"` (a judge run's chunk) or `"import"` (an import).
+      `"judge"` (a judge run's chunk, or a reward model labelling its project) or `"import"`
+      (an import);
+    - `judge_name` (str): for origin `judge`, the judge whose labels they are; empty otherwise.
 
-    Receivers today: the analytics refresh (annotator.analytics.receivers) and the reward-model
-    retrain counter (scoring.receivers). Receivers run through `send_robust`: one that fails is
-    logged and does not undo the labels or stop the others.
+    Receivers today: the analytics refresh (annotator.analytics.receivers), the reward-model
+    retrain counter (scoring.receivers) and the live router (routing.receivers). Receivers
+    run through `send_robust`: one that fails is logged and does not undo the labels or stop
+    the others.
 """
 
 from django.dispatch import Signal

@@ -320,6 +320,14 @@ ROUTING_TAG_KEYS = env.list("ROUTING_TAG_KEYS", default=["source", "category", "
 ROUTING_FOLDS = env.int("ROUTING_FOLDS", default=5)
 ROUTING_PPM_CANDIDATES = env.int("ROUTING_PPM_CANDIDATES", default=300)
 ROUTING_SIMULATED_CANDIDATES = env.int("ROUTING_SIMULATED_CANDIDATES", default=500)
+# Live routing (routing.live): a round waits this long after the labels that queued it, so that
+# a burst of labels makes one round; beat queues a round of every running policy this often.
+ROUTING_ROUND_DEBOUNCE_SECONDS = env.int("ROUTING_ROUND_DEBOUNCE_SECONDS", default=10)
+ROUTING_TICK_SECONDS = env.int("ROUTING_TICK_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["routing-policies-tick"] = {
+    "task": "routing.policies_tick",
+    "schedule": ROUTING_TICK_SECONDS,
+}
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
 # Analytics (annotator/analytics): after labels change, the cached report is recomputed by one

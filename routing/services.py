@@ -137,7 +137,7 @@ def routing_run_create(
         _keep_late_labels(routed, data.ids)
         run = _run_create(project, chosen, data, routed, budget=budget, seed=seed, user=user)
         _decisions_write(run, chosen, data.ids, routed)
-        _routes_write(data.ids, routed.human)
+        routes_write(data.ids, routed.human)
     return run
 
 
@@ -265,7 +265,7 @@ def _decisions_write(run: RoutingRun, chosen: Strategy, ids: np.ndarray, routed:
     RoutingDecision.objects.bulk_create(decisions, batch_size=WRITE_BATCH)
 
 
-def _routes_write(ids: np.ndarray, human: np.ndarray) -> None:
+def routes_write(ids: np.ndarray, human: np.ndarray) -> None:
     """Set Comparison.route (which the annotator queue reads), writing only the changed rows."""
     for route, mask in ((Route.HUMAN, human), (Route.LM, ~human)):
         chosen_ids = ids[mask].tolist()

@@ -204,6 +204,8 @@ class RewardRunSerializer(serializers.ModelSerializer):
             "n_train",
             "n_validation",
             "pairs_per_second",
+            "labels_total",
+            "labels_done",
             "final_metrics",
             "device",
             "error",
@@ -215,8 +217,9 @@ class RewardRunSerializer(serializers.ModelSerializer):
         ]
 
     def get_checkpoint(self, run) -> bool:
-        """Whether a checkpoint can be downloaded."""
-        return bool(run.checkpoint_dir) and run.status == RewardModelRun.Status.SUCCEEDED
+        """Whether a checkpoint can be downloaded (a run that failed while labelling its
+        project keeps the one it saved)."""
+        return bool(run.checkpoint_dir)
 
 
 class RewardRunDetailSerializer(RewardRunSerializer):
@@ -327,7 +330,7 @@ class RewardRunCheckpoint(APIView):
         """The trained checkpoint as a zip (load it with transformers or `score_pairs`)."""
         run = _reward_run(request, slug, pk, EXPORT)
         directory = Path(run.checkpoint_dir) if run.checkpoint_dir else None
-        if run.status != RewardModelRun.Status.SUCCEEDED or directory is None:
+        if directory is None:
             raise NotFound(f"reward run #{run.pk} has no checkpoint ({run.status})")
         if not directory.is_dir():
             raise NotFound(f"the checkpoint of reward run #{run.pk} is not on this server")

@@ -231,7 +231,10 @@ def judge_run_execute(
             with transaction.atomic():
                 LMLabel.objects.bulk_create(labels, ignore_conflicts=True)
                 project_labels_changed(
-                    project_id=run.project_id, new_labels=len(labels), origin="judge"
+                    project_id=run.project_id,
+                    new_labels=len(labels),
+                    origin="judge",
+                    judge_name=judge.name,
                 )
                 run.done = run.total - _unlabelled(run).count()
                 run.pairs_per_second = speed

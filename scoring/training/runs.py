@@ -357,7 +357,10 @@ def reward_labels_write(
         with transaction.atomic():
             LMLabel.objects.bulk_create(labels, ignore_conflicts=True)
             project_labels_changed(
-                project_id=run.project_id, new_labels=len(labels), origin="judge"
+                project_id=run.project_id,
+                new_labels=len(labels),
+                origin="judge",
+                judge_name=REWARD_MODEL_JUDGE,
             )
             run_heartbeat(RewardModelRun, run.pk, labels_done=done)
         after = chunk[-1][0]
