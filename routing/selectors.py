@@ -23,7 +23,7 @@ from routing.models import (
 )
 from routing.priors import prior_latest, prior_model
 from routing.problem import CHOICE_CODES, NONE, TEXT_COLUMNS, RoutingInputs
-from scoring.models import Judge
+from scoring.models import REWARD_MODEL_JUDGE, Judge
 
 
 @dataclass
@@ -47,6 +47,15 @@ def project_judges(project: Project, primary: str | None) -> list[str]:
         .order_by("name")
         .values_list("name", flat=True)
     )
+    # The project's reward model judges too (scoring labels with it after training), whether
+    # or not the project configured its judges.
+    if (
+        names
+        and LMLabel.objects.filter(
+            comparison__project=project, judge_name=REWARD_MODEL_JUDGE
+        ).exists()
+    ):
+        names = sorted({*names, REWARD_MODEL_JUDGE})
     if not names:
         names = list(
             LMLabel.objects.filter(comparison__project=project)
