@@ -88,7 +88,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"project {project.slug!r} has no routing policy; create one with --budget N"
             )
-        self.stdout.write(orjson.dumps(figures.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        self.stdout.write(orjson.dumps(figures.as_dict()).decode())
 
 
 def _settings(options) -> dict:
