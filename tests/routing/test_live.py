@@ -190,3 +190,45 @@ def test_new_labels_queue_one_round_of_a_running_policy(
         project_labels_changed(project_id=project.pk, new_labels=1, origin="annotator")
         project_labels_changed(project_id=project.pk, new_labels=1, origin="annotator")
     assert RoutingPolicy.objects.get(pk=project.pk).round_queued
+
+
+@pytest.mark.slow
+def test_concurrent_rounds_on_two_workers_never_double_release_nor_overspend(
+    start_celery_worker, transactional_db
+):
+    """Two real worker processes run eight rounds of one policy at once (PostgreSQL row locks;
+    SQLite serialises writers anyway): every comparison is released once, and the budget is
+    spent exactly, never beyond."""
+    from django.db import connection
+
+    from routing.tasks import policy_round_task
+    from tests.conftest import wait_for
+
+    if connection.vendor != "postgresql":
+        pytest.skip("two workers racing for a row lock needs PostgreSQL")
+    project = ProjectFactory(slug="race", primary_judge="judge", labels_per_item=2)
+    for i in range(120):
+        ComparisonFactory(project=project, external_id=f"r{i:03d}", lm_votes=[("judge", "A")])
+    policy_save(project=project, budget=50, seed_size=10, batch_size=40, refit_every=5)
+    RoutingPolicy.objects.filter(pk=project.pk).update(state=PolicyState.RUNNING)
+    workers = [start_celery_worker(), start_celery_worker()]
+    for _ in range(8):
+        policy_round_task.delay(project.pk)
+
+    def finished() -> int:
+        logs = "".join(w.log_path.read_text() for w in workers)
+        assert "raised unexpected" not in logs, logs
+        return logs.count("routing.policy_round[") // 2 >= 8  # received + succeeded
+
+    wait_for(finished, timeout=120, what="eight rounds on two workers")
+    logs = [w.log_path.read_text() for w in workers]
+    assert all("succeeded" in log for log in logs), "both workers ran rounds"
+
+    released = _released(project)
+    policy = RoutingPolicy.objects.get(pk=project.pk)
+    assert len(released) == len(set(released)) == 50  # the seed, then what the budget leaves
+    assert policy.labels_committed == policy.budget_labels == 100
+    assert policy.state == PolicyState.SPENT
+    assert Comparison.objects.filter(project=project, route=Route.HUMAN).count() == 50
+    charged = sum(RoutingDecision.objects.filter(policy=policy).values_list("labels", flat=True))
+    assert charged == policy.labels_committed
