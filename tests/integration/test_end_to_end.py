@@ -28,7 +28,8 @@ from django.core.management import call_command
 from annotator.models import Comparison, HumanLabel, ImportJob, LMLabel, Role
 from annotator.services import membership_set, project_create
 from routing.features import FEATURE_VERSION
-from routing.models import ComparisonFeatures
+from routing.live import policy_save, policy_state_set
+from routing.models import ComparisonFeatures, RoutingDecision, RoutingPolicy
 from scoring.judging.runs import judge_save
 from scoring.models import Judge, JudgeRun, RewardModelRun
 from tests.config.conftest import json_lines
@@ -114,6 +115,7 @@ def platform(transactional_db, tmp_path, settings):
         REWARD_MODEL_DIR=str(tmp_path / "reward-models"),
         JUDGE_CHUNK_SIZE="4",
         REAPER_INTERVAL_SECONDS="2",  # beat's reapers within the test, not a minute in
+        ROUTING_ROUND_DEBOUNCE_SECONDS="1",
         LOG_FORMAT="json",
     )
     processes = Processes(tmp_path, env)
@@ -347,3 +349,53 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
         timeout=30,  # a run, not the banner's task list
     )
     assert "Sending due task leases-reap (annotator.leases_reap)" in platform.log("beat")
+
+
+def test_a_live_policy_routes_in_rounds_as_labels_arrive(platform, settings):
+    """A live routing policy on the real processes: starting it releases the seed (default
+    worker), the annotator's labels over HTTP queue the next round, which refits the router on
+    them and releases the next batch, until the budget is spent."""
+    _wait_until_ready(platform)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    project = project_create(slug=SLUG, name="Live", labels_per_item=1, primary_judge="judge")
+    user = get_user_model().objects.create_user("ann", password=PASSWORD)
+    membership_set(project=project, user=user, role=Role.ANNOTATOR)
+    for i in range(N):
+        comparison = Comparison.objects.create(
+            project=project,
+            external_id=f"c{i}",
+            prompt=f"question {i}",
+            response_a=f"answer a {i}",
+            response_b=f"answer b {i}",
+            content_hash=str(i),
+        )
+        LMLabel.objects.create(
+            comparison=comparison,
+            judge_name="judge",
+            choice="A" if i % 2 else "B",
+            strength="unknown",
+            p_a=0.5 + (i % 5) / 10 if i % 2 else 0.5 - (i % 5) / 10,
+        )
+    policy_save(project=project, budget=6, seed_size=3, batch_size=3, refit_every=2)
+    policy_state_set(project=project, action="start")
+
+    def released() -> int:
+        return RoutingDecision.objects.filter(policy__project=project, purpose="release").count()
+
+    wait_for(lambda: released() == 3, timeout=60, what="the seed round")
+    labelled = []
+    with _logged_in(platform.base_url, "ann") as annotator:
+        # The annotator labels what is offered; as the seed's labels come in, the next round
+        # releases another batch (annotators running short), until the budget is spent.
+        def all_six_labelled() -> bool:
+            labelled.append(_label_everything_offered(annotator))
+            return sum(labelled) == 6 and released() == 6
+
+        wait_for(all_six_labelled, timeout=90, what="the second round, labelled")
+    policy = RoutingPolicy.objects.get(pk=project.pk)
+    assert (policy.state, policy.labels_committed, policy.rounds) == ("spent", 6, 2)
+    assert policy.router_version and policy.router_trained_on >= 2
+    second = RoutingDecision.objects.filter(policy=policy, round=1)
+    assert {d.router_version for d in second} == {policy.router_version}
+    assert Comparison.objects.filter(project=project, route="human").count() == 6
+    assert "routing.policy_round" in platform.log("worker")
