@@ -186,6 +186,8 @@ class Comparison(models.Model):
     labels_done = models.PositiveIntegerField(default=0, help_text="Human labels it has.")
     extra_labels = models.PositiveSmallIntegerField(
         default=0,
+        # Also in the database: imports write rows with their own column list (COPY).
+        db_default=0,
         help_text="Human labels wanted beyond the project's labels_per_item (adjudication).",
     )
     slots_taken = models.PositiveIntegerField(
