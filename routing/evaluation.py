@@ -261,7 +261,8 @@ class _SeedRun:
 
 
 def summary_table(rows: list[dict]) -> list[dict]:
-    """Mean and spread (min, max over seeds) per protocol, strategy and budget."""
+    """Mean and spread (min, max over seeds) per protocol, strategy and budget, protocol by
+    protocol."""
     groups: dict[tuple[str, str, float], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["protocol"], row["strategy"], row["budget"]), []).append(row)
@@ -288,7 +289,7 @@ def summary_table(rows: list[dict]) -> list[dict]:
                 "seeds": len(members),
             }
         )
-    return table
+    return sorted(table, key=lambda r: PROTOCOLS.index(r["protocol"]))  # stable: one block each
 
 
 def format_table(table: list[dict]) -> str:
