@@ -179,3 +179,67 @@ def test_evaluate_routing_trains_reward_models_on_routed_labels(
     assert [r["strategy"] for r in rows] == ["all_lm", "all_human"]
     for row in rows:
         assert 0.0 <= row["rm_accuracy"] <= 1.0
+
+
+@pytest.fixture
+def stored_prior(db):
+    """A prior fitted on other, synthetic projects, stored as train_router stores one."""
+    from routing.online import prior_fit
+    from routing.priors import prior_save
+    from routing.problem import problem_build
+    from tests.routing.test_online import inputs_for
+
+    sources = [problem_build(inputs_for(seed=s), seed=0) for s in (1, 2)]
+    model, metrics = prior_fit(sources, seed=0)
+    return prior_save(
+        name="elsewhere", model=model, source_projects=[], feature_versions={}, metrics=metrics
+    )
+
+
+def test_evaluate_routing_transfers_a_stored_prior(
+    routing_project, import_records, stored_prior, tmp_path
+):
+    import_records(_judged(40))
+    out = command_output(
+        "evaluate_routing",
+        "--project",
+        "proj",
+        "--strategies",
+        "random,learned",
+        "--protocol",
+        "transfer,online",
+        "--prior",
+        "elsewhere",
+        "--budgets",
+        "0.25",
+        "--seeds",
+        "1",
+        "--output",
+        str(tmp_path / "eval"),
+    )
+    rows = orjson.loads((tmp_path / "eval" / "results.json").read_bytes())
+    assert {(r["protocol"], r["strategy"]) for r in rows} == {
+        ("transfer", "random"),
+        ("transfer", "learned"),
+        ("online", "random"),
+        ("online", "learned"),
+    }
+    transfer = next(r for r in rows if (r["protocol"], r["strategy"]) == ("transfer", "learned"))
+    # The prior learned that an unsure judge errs: it sends the 10 unsure comparisons first.
+    assert transfer["label_accuracy"] == 1.0
+    assert "transfer" in out
+
+
+def test_evaluate_routing_refuses_an_unknown_or_altered_prior(
+    routing_project, import_records, stored_prior, tmp_path
+):
+    import_records(_judged(8))
+    args = ["evaluate_routing", "--project", "proj", "--protocol", "transfer"]
+    with pytest.raises(CommandError, match="--prior: no router prior named 'nope'"):
+        command_output(*args, "--prior", "nope", "--output", str(tmp_path))
+    data = bytearray(stored_prior.model)
+    data[len(data) // 2] ^= 0xFF
+    stored_prior.model = bytes(data)
+    stored_prior.save()
+    with pytest.raises(CommandError, match="altered"):
+        command_output(*args, "--prior", "elsewhere", "--output", str(tmp_path))
