@@ -369,6 +369,7 @@ SPECTACULAR_SETTINGS = {
         "RouteEnum": "annotator.models.Route",
         # Import jobs, judge runs and reward runs share one set of states.
         "RunStatusEnum": "annotator.background.RunStatus",
+        "PolicyStrategyEnum": "routing.models.PolicyStrategy",
     },
 }
 # Request bodies read into memory (JSON, forms): larger ones get a 413. Imports stream to disk and

@@ -6,10 +6,9 @@ from django import forms
 from django.core.validators import MinValueValidator
 
 from annotator.models import Project
-from routing.live import POLICY_FIELDS
-from routing.models import BudgetUnit, RouterPrior, RoutingPolicy
+from routing.live import POLICY_FIELDS, budget_in_labels
+from routing.models import PolicyStrategy, RouterPrior, RoutingPolicy
 from routing.priors import PriorError, prior_model
-from routing.selectors import POLICY_STRATEGIES
 
 
 class PriorChoiceField(forms.ModelChoiceField):
@@ -20,9 +19,7 @@ class PriorChoiceField(forms.ModelChoiceField):
 
 class PolicyForm(forms.ModelForm):
     strategy = forms.ChoiceField(
-        choices=[(name, name) for name in POLICY_STRATEGIES],
-        help_text="learned: the router (from the prior until the project's own labels take "
-        "over); judge_confidence: the judge's least confident labels first; random.",
+        choices=PolicyStrategy.choices,
     )
     prior = PriorChoiceField(
         queryset=RouterPrior.objects.defer("model"),
@@ -64,13 +61,15 @@ class PolicyForm(forms.ModelForm):
         committed = self.instance.labels_committed
         if project is not None and data.get("budget") is not None and "budget_unit" in data:
             # policy_save refuses it too; checked here to show it on the field.
-            per_item = (
-                project.labels_per_item if data["budget_unit"] == BudgetUnit.COMPARISONS else 1
+            labels = budget_in_labels(
+                budget=data["budget"],
+                unit=data["budget_unit"],
+                labels_per_item=project.labels_per_item,
             )
-            if data["budget"] * per_item < committed:
+            if labels < committed:
                 self.add_error(
                     "budget",
-                    f"the budget ({data['budget'] * per_item} labels) is below what is already "
+                    f"the budget ({labels} labels) is below what is already "
                     f"committed ({committed} labels)",
                 )
         return data

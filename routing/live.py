@@ -80,6 +80,11 @@ POLICY_FIELDS = (
 )
 
 
+def budget_in_labels(*, budget: int, unit: str, labels_per_item: int) -> int:
+    """A budget in human labels: a comparison costs labels_per_item of them."""
+    return budget * (labels_per_item if unit == BudgetUnit.COMPARISONS else 1)
+
+
 @transaction.atomic
 def policy_save(*, project: Project, **fields) -> RoutingPolicy:
     """Create or change the project's policy. The budget is held in labels (a comparison costs
@@ -94,9 +99,9 @@ def policy_save(*, project: Project, **fields) -> RoutingPolicy:
         policy = RoutingPolicy(project=project, budget=fields["budget"], budget_labels=0)
     for name, value in fields.items():
         setattr(policy, name, value)
-    per_item = project.labels_per_item
-    unit = policy.budget_unit
-    policy.budget_labels = policy.budget * (per_item if unit == BudgetUnit.COMPARISONS else 1)
+    policy.budget_labels = budget_in_labels(
+        budget=policy.budget, unit=policy.budget_unit, labels_per_item=project.labels_per_item
+    )
     if policy.budget_labels < policy.labels_committed:
         raise PolicyError(
             f"the budget ({policy.budget_labels} labels) is below what is already committed "

@@ -360,6 +360,12 @@ class PolicyState(models.TextChoices):
     SPENT = "spent", "Budget spent"
 
 
+class PolicyStrategy(models.TextChoices):
+    LEARNED = "learned", "learned: the router (from its prior until the project's labels take over)"
+    JUDGE_CONFIDENCE = "judge_confidence", "judge_confidence: the least confident LM labels first"
+    RANDOM = "random", "random"
+
+
 class BudgetUnit(models.TextChoices):
     COMPARISONS = "comparisons", "Comparisons"
     LABELS = "labels", "Human labels"
@@ -380,9 +386,7 @@ class RoutingPolicy(models.Model):
         related_name="routing_policy",
     )
     strategy = models.CharField(
-        max_length=40,
-        default="learned",
-        help_text="learned (the router), judge_confidence or random.",
+        max_length=40, choices=PolicyStrategy.choices, default=PolicyStrategy.LEARNED
     )
     state = models.CharField(max_length=10, choices=PolicyState.choices, default=PolicyState.DRAFT)
     budget = models.PositiveIntegerField(help_text="The total human budget, in `budget_unit`.")
@@ -453,7 +457,7 @@ class RoutingPolicy(models.Model):
                 condition=choices_in("budget_unit", BudgetUnit), name="routingpolicy_unit_valid"
             ),
             models.CheckConstraint(
-                condition=Q(strategy__in=["learned", "judge_confidence", "random"]),
+                condition=choices_in("strategy", PolicyStrategy),
                 name="routingpolicy_strategy_valid",
             ),
             models.CheckConstraint(

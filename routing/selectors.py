@@ -16,6 +16,7 @@ from routing.models import (
     ComparisonFeatures,
     DecisionPurpose,
     PolicyState,
+    PolicyStrategy,
     RouterPrior,
     RoutingDecision,
     RoutingPolicy,
@@ -297,7 +298,7 @@ def comparison_texts(ids: list[int]) -> list[tuple[str, str, str]]:
 
 
 # The strategies a live policy may use (RoutingPolicy's check constraint allows the same).
-POLICY_STRATEGIES = ("learned", "judge_confidence", "random")
+POLICY_STRATEGIES = tuple(PolicyStrategy.values)
 
 
 @dataclass(frozen=True)

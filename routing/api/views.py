@@ -21,13 +21,14 @@ from routing.models import (
     BudgetUnit,
     DecidedRoute,
     PolicyState,
+    PolicyStrategy,
     RouterPrior,
     RoutingDecision,
     RoutingPolicy,
     RoutingRun,
 )
 from routing.priors import PriorError
-from routing.selectors import POLICY_STRATEGIES, policy_figures, prior_checked
+from routing.selectors import policy_figures, prior_checked
 from routing.services import Budget, RoutingError, routing_run_create
 from routing.strategies import STRATEGIES
 from routing.tasks import features_compute_task
@@ -201,7 +202,6 @@ class RoutingDecisionList(generics.ListAPIView):
 
 # --- the live routing policy (routing.live) ---------------------------------------------------
 
-POLICY_STRATEGY_CHOICES = [(s, s) for s in POLICY_STRATEGIES]
 POLICY_ERRORS = error_responses(
     400,
     401,
@@ -219,7 +219,7 @@ class PolicyFiguresSerializer(serializers.Serializer):
     the project page's panel and `manage.py routing_policy --show`."""
 
     state = serializers.ChoiceField(choices=PolicyState.choices)
-    strategy = serializers.ChoiceField(choices=POLICY_STRATEGY_CHOICES)
+    strategy = serializers.ChoiceField(choices=PolicyStrategy.choices)
     budget = serializers.IntegerField(help_text="The total human budget, in budget_unit.")
     budget_unit = serializers.ChoiceField(choices=BudgetUnit.choices)
     labels_per_item = serializers.IntegerField(help_text="The project's, now.")
@@ -255,7 +255,7 @@ class PolicySettingsSerializer(serializers.Serializer):
     """Settings to change; those left out keep their value (or the default, for a new policy,
     which needs a budget)."""
 
-    strategy = serializers.ChoiceField(choices=POLICY_STRATEGY_CHOICES, required=False)
+    strategy = serializers.ChoiceField(choices=PolicyStrategy.choices, required=False)
     budget = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     budget_unit = serializers.ChoiceField(choices=BudgetUnit.choices, required=False)
     seed_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)

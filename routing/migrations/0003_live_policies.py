@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
             name='RoutingPolicy',
             fields=[
                 ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='routing_policy', serialize=False, to='annotator.project')),
-                ('strategy', models.CharField(default='learned', help_text='learned (the router), judge_confidence or random.', max_length=40)),
+                ('strategy', models.CharField(choices=[('learned', "learned: the router (from its prior until the project's labels take over)"), ('judge_confidence', 'judge_confidence: the least confident LM labels first'), ('random', 'random')], default='learned', max_length=40)),
                 ('state', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('spent', 'Budget spent')], default='draft', max_length=10)),
                 ('budget', models.PositiveIntegerField(help_text='The total human budget, in `budget_unit`.')),
                 ('budget_unit', models.CharField(choices=[('comparisons', 'Comparisons'), ('labels', 'Human labels')], default='comparisons', max_length=12)),
