@@ -41,7 +41,7 @@ from routing.models import (
 )
 from routing.online import OnlinePlan, cv_auc, round_release
 from routing.priors import prior_model
-from routing.problem import NONE, TIE, A, B, RoutingProblem, majority, problem_build
+from routing.problem import NONE, TIE, A, B, RoutingProblem, majority, problem_build, tag_strata
 from routing.router import (
     RouterModel,
     router_dumps,
@@ -320,7 +320,9 @@ def _choose(policy, standing: _Standing, model, k: int):
         seed_size=policy.seed_size,
         batch_size=policy.batch_size,
         refit_every=policy.refit_every,
-        seed_strata=_strata(standing.data, policy.seed_tag),
+        seed_strata=(
+            tag_strata(standing.data.inputs, policy.seed_tag) if policy.seed_tag else None
+        ),
         prior=prior_model(policy.prior) if policy.prior_id else None,
         prior_threshold=policy.prior_threshold,
         seed=policy.rounds,
@@ -335,25 +337,6 @@ def _choose(policy, standing: _Standing, model, k: int):
         plan=plan,
         n_own=n_own,
     )
-
-
-def _strata(data: ProjectRouting, tag_key: str) -> np.ndarray | None:
-    """Each comparison's value of the tag `tag_key` as a code (-1: none), for a stratified seed."""
-    if not tag_key:
-        return None
-    prefix = f"{tag_key}="
-    codes = {
-        k: j for j, k in enumerate(t for t in data.inputs.tag_vocabulary if t.startswith(prefix))
-    }
-    vocab = data.inputs.tag_vocabulary
-    strata = np.full(len(data.ids), -1, dtype=np.int32)
-    tags = data.inputs.tag_codes
-    for i, row in enumerate(tags):
-        for code in row[row >= 0]:
-            if vocab[code] in codes:
-                strata[i] = codes[vocab[code]]
-                break
-    return strata
 
 
 def _adjudications(policy, standing: _Standing, labels_left: int) -> tuple[np.ndarray, list[str]]:
