@@ -40,7 +40,9 @@ def test_a_submitted_label_is_announced_after_its_commit(
     with django_capture_on_commit_callbacks(execute=True):
         _label(project, user)
         assert heard == []  # not while the label's transaction is open
-    assert heard == [{"project_id": project.pk, "new_labels": 1, "origin": "annotator"}]
+    assert heard == [
+        {"project_id": project.pk, "new_labels": 1, "origin": "annotator", "judge_name": ""}
+    ]
 
 
 def test_nothing_is_announced_when_the_write_rolls_back(
