@@ -2,7 +2,9 @@
 
 A round (`policy_round`, run by a Celery task when labels commit and on beat):
 
-1. locks the policy row, so that rounds of one project run one at a time;
+1. takes the project's policy lock (a PostgreSQL advisory lock, `policy_lock`), so that rounds
+   and changes of one project's policy run one at a time, while the policy row itself stays
+   free for the label commits that queue the next round (they never wait for a round);
 2. reads the project as it stands (routing.selectors.routing_inputs);
 3. refits the router (routing.router) on the released comparisons that have their full human
    labels and an LM label, once `refit_every` more have completed, and stores it (skops);
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -80,6 +82,21 @@ POLICY_FIELDS = (
 )
 
 
+# The first key of the advisory locks held by live routing (the second is the project id); any
+# fixed number no other part of the installation uses.
+_POLICY_LOCK_SPACE = 0x68700016
+
+
+def policy_lock(project_id: int) -> None:
+    """Serialise this transaction with every round and change of the project's policy, until it
+    ends. An advisory lock rather than the policy row's: a row lock held through a round would
+    make each label commit wait for it (policy_round_queue updates that row). SQLite runs one
+    writing transaction at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_POLICY_LOCK_SPACE, project_id])
+
+
 def budget_in_labels(*, budget: int, unit: str, labels_per_item: int) -> int:
     """A budget in human labels: a comparison costs labels_per_item of them."""
     return budget * (labels_per_item if unit == BudgetUnit.COMPARISONS else 1)
@@ -92,8 +109,10 @@ def policy_save(*, project: Project, **fields) -> RoutingPolicy:
     unknown = set(fields) - set(POLICY_FIELDS)
     if unknown:
         raise PolicyError(f"not a policy setting: {', '.join(sorted(unknown))}")
-    policy = RoutingPolicy.objects.select_for_update().filter(project=project).first()
-    if policy is None:
+    policy_lock(project.pk)
+    policy = RoutingPolicy.objects.filter(project=project).first()
+    created = policy is None
+    if created:
         if "budget" not in fields:
             raise PolicyError("a new policy needs a budget")
         policy = RoutingPolicy(project=project, budget=fields["budget"], budget_labels=0)
@@ -109,7 +128,10 @@ def policy_save(*, project: Project, **fields) -> RoutingPolicy:
         )
     policy.updated_at = timezone.now()
     policy.full_clean(exclude=["project"])
-    policy.save()
+    if created:
+        policy.save()
+    else:  # only what this call sets: round_queued belongs to the label commits
+        policy.save(update_fields=[*fields, "budget_labels", "updated_at"])
     return policy
 
 
@@ -125,7 +147,8 @@ def policy_state_set(*, project: Project, action: str) -> RoutingPolicy:
         raise PolicyError(f"unknown action {action!r}; expected start or pause")
     allowed, target = _MOVES[action]
     with transaction.atomic():
-        policy = RoutingPolicy.objects.select_for_update().filter(project=project).first()
+        policy_lock(project.pk)
+        policy = RoutingPolicy.objects.filter(project=project).first()
         if policy is None:
             raise PolicyError(f"project {project.slug!r} has no routing policy")
         if policy.state not in allowed:
@@ -204,9 +227,9 @@ def policy_round(*, project_id: int) -> RoundOutcome | None:
 
 
 def _round(project_id: int) -> RoundOutcome | None:
+    policy_lock(project_id)
     policy = (
-        RoutingPolicy.objects.select_for_update(of=("self",))
-        .select_related("project", "prior")
+        RoutingPolicy.objects.select_related("project", "prior")
         .filter(pk=project_id)
         .first()
     )

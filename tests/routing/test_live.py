@@ -232,3 +232,60 @@ def test_concurrent_rounds_on_two_workers_never_double_release_nor_overspend(
     assert Comparison.objects.filter(project=project, route=Route.HUMAN).count() == 50
     charged = sum(RoutingDecision.objects.filter(policy=policy).values_list("labels", flat=True))
     assert charged == policy.labels_committed
+
+
+def test_a_label_commit_does_not_wait_for_a_round_in_progress(
+    transactional_db, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A round takes seconds on a large project; the label commits that queue the next one (every
+    annotator's submit) must not wait for it. Regression: the round held the policy row's lock,
+    and the annotate load benchmark's submit p95 went from 36 to 548 ms."""
+    import threading
+
+    from django.db import OperationalError, connection
+
+    import routing.live
+    from routing.live import policy_round_queue
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    project = ProjectFactory(slug="slow-round", primary_judge="judge", labels_per_item=2)
+    for i in range(30):
+        ComparisonFactory(project=project, external_id=f"s{i:02d}", lm_votes=[("judge", "A")])
+    _running(project)
+    inside, finish = threading.Event(), threading.Event()
+    router = routing.live._router
+
+    def slow_router(*args, **kwargs):
+        inside.set()
+        finish.wait(30)
+        return router(*args, **kwargs)
+
+    monkeypatch.setattr(routing.live, "_router", slow_router)
+    outcome = []
+
+    def round_in_thread():
+        try:
+            outcome.append(policy_round(project_id=project.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=round_in_thread)
+    thread.start()
+    try:
+        assert inside.wait(30), "the round never started"
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            with django_capture_on_commit_callbacks(), transaction.atomic():
+                queued = policy_round_queue(project_id=project.pk)
+        except OperationalError as exc:
+            pytest.fail(f"the label commit waited for the round: {exc}")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+        assert queued  # the round in progress may not see these labels: one more is queued
+    finally:
+        finish.set()
+        thread.join(60)
+    assert outcome and outcome[0].released == 10
