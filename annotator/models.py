@@ -457,7 +457,7 @@ class ImportJob(BackgroundRun):
     stored_path = models.CharField(
         max_length=1000, help_text="The uploaded copy under IMPORT_DIR; removed when done."
     )
-    format = models.CharField(max_length=20)
+    format = models.CharField(max_length=40)
     options = models.JSONField(default=dict, blank=True)
     summary = models.JSONField(null=True, blank=True)
     errors = models.JSONField(default=list, blank=True, help_text="FILE:LINE: field: problem")

@@ -25,8 +25,8 @@ Each method is warmed up once (one small batch) before it is timed with `time.pe
 ours and raw are timed twice (`--rounds`, interleaved, which goes first alternating) and the
 better time is kept. Loading is not counted.
 The script also checks our LLMBar evaluator reading: GPT-4 Vanilla_NoRules' accuracy recomputed
-from result.json with `annotator.dataio.formats._llmbar_lm_label` (Django settings, no database)
-against statistics.json's `correct_both`.
+from result.json with `annotator.dataio.formats.llmbar._llmbar_lm_label` (Django settings, no
+database) against statistics.json's `correct_both`.
 
     .venv/bin/python bench/judge.py                     # 100 pairs (200 sequences), batch 16
     .venv/bin/python bench/judge.py --quick             # the 20 shortest pairs, 1 round
@@ -237,7 +237,7 @@ def gpt4_check(data_dir: Path) -> dict:
     import django
 
     django.setup()
-    from annotator.dataio.formats import _llmbar_lm_label
+    from annotator.dataio.formats.llmbar import _llmbar_lm_label
 
     evaluator = data_dir / "evaluators" / "GPT-4" / "Vanilla_NoRules"
     records = json.loads((data_dir / "dataset.json").read_text())

@@ -58,7 +58,7 @@ def _setup_django() -> None:
 
 
 def load_hh_pairs(path: Path, limit: int | None = None) -> list:
-    from annotator.dataio.formats import hh_split
+    from annotator.dataio.formats.hh_rlhf import hh_split
     from scoring.training.data import PreferencePair
 
     pairs = []

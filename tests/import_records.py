@@ -1,5 +1,6 @@
 """Records in the import format (native JSON Lines) for tests that import: `native` builds one,
-RICH has every field, `planted_records` is a data set with a planted answer for the analytics."""
+RICH has every field, `planted_records` is a data set with a planted answer for the analytics;
+`chosen_rejected` reads an imported pair back."""
 
 import random
 
@@ -101,3 +102,11 @@ def planted_records(n: int, *, seed: int = 0, humans: int = 3, lm: bool = True) 
             ]
         records.append(record)
     return records
+
+
+def chosen_rejected(comparison) -> tuple[str, str]:
+    """(chosen, rejected) as stored, read back through the imported label (human, else LM)."""
+    label = comparison.human_labels.first()
+    choice = label.overall_choice if label else comparison.lm_labels.get().choice
+    a, b = comparison.response_a, comparison.response_b
+    return (a, b) if choice == "A" else (b, a)

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from annotator.api.project_settings import SectionField, project_settings_sections
 from annotator.api.services import PROJECT_EDITABLE
 from annotator.dataio.export import EXPORT_FORMATS
-from annotator.dataio.formats import FORMATS
+from annotator.dataio.formats import FORMAT_CHOICES
 from annotator.dataio.jobs import import_job_progress
 from annotator.labels import ASPECTS, label_format
 from annotator.models import (
@@ -160,7 +160,12 @@ class ComparisonDetailSerializer(ComparisonSerializer):
 
 
 class ImportParamsSerializer(serializers.Serializer):
-    format = serializers.ChoiceField(choices=FORMATS, default="native")
+    format = serializers.ChoiceField(
+        choices=FORMAT_CHOICES,
+        default="native",
+        help_text="The upload's format; auto: told from the first record's keys (the summary's "
+        "`format` says which).",
+    )
     update = serializers.BooleanField(default=False)
     label_source = serializers.RegexField(
         r"^(human|lm:.+)$",
@@ -185,6 +190,11 @@ class ImportSummarySerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     human_labels = serializers.IntegerField()
     lm_labels = serializers.IntegerField()
+    format = serializers.CharField(help_text="The format read (what `auto` chose).")
+    notes = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="What was accepted but changed, counted (e.g. null responses read as empty).",
+    )
 
 
 class ImportJobSerializer(serializers.ModelSerializer):

@@ -253,6 +253,10 @@ def _lm_judge(opts: dict) -> str | None:
     return opts["label_source"][3:] if opts["label_source"] != "human" else None
 
 
+def _read_options(opts: dict, name: str) -> ReadOptions:
+    return ReadOptions(label_name=name, lm_judge=_lm_judge(opts))
+
+
 def _import_queued(request, project: Project, stream, name: str, opts: dict) -> Response:
     """202 with the background job that will import the upload, and where to poll it."""
     try:
@@ -262,8 +266,7 @@ def _import_queued(request, project: Project, stream, name: str, opts: dict) -> 
             source_name=name,
             fmt=opts["format"],
             update=opts["update"],
-            label_name=name,
-            lm_judge=_lm_judge(opts),
+            options=_read_options(opts, name),
             user=request.user,
         )
     except ValueError as exc:
@@ -283,7 +286,7 @@ def _import_now(project: Project, stream, name: str, opts: dict) -> Response:
             source_name=name,
             fmt=opts["format"],
             update=opts["update"],
-            options=ReadOptions(label_name=name, lm_judge=_lm_judge(opts)),
+            options=_read_options(opts, name),
         )
     except READ_ERRORS as exc:
         raise ValidationError({"body": [f"The upload cannot be read: {exc}"]}) from None

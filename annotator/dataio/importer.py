@@ -37,14 +37,18 @@ class ImportSummary:
     updated: int = 0
     human_labels: int = 0
     lm_labels: int = 0
+    format: str = ""  # the format read (what `auto` chose)
+    notes: dict[str, int] = field(default_factory=dict)  # accepted but changed, e.g. nulls
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict:
         return {
             "created": self.created,
             "skipped": self.skipped,
             "updated": self.updated,
             "human_labels": self.human_labels,
             "lm_labels": self.lm_labels,
+            "format": self.format,
+            "notes": self.notes,
         }
 
 
@@ -178,6 +182,7 @@ def comparisons_import(
                 _tables_analyze()
     except _Rollback:
         raise ImportFailed(errors.listed, errors.count) from None
+    summary.format, summary.notes = options.report.format, dict(options.report.counts)
     logger.info("import into %s from %s: %s", project.slug, source_name, summary.as_dict())
     return summary
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.background import RunStatus, run_claim
-from annotator.dataio.formats import FORMATS, ReadOptions
+from annotator.dataio.formats import FORMAT_CHOICES, FormatError, ReadOptions
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.models import ImportJob, Project
 from annotator.tasks import import_job_run_task
@@ -33,13 +33,12 @@ def import_job_create(
     source_name: str,
     fmt: str = "native",
     update: bool = False,
-    label_name: str | None = None,
-    lm_judge: str | None = None,
+    options: ReadOptions | None = None,
     user=None,
 ) -> ImportJob:
     """Store the upload and enqueue its import; the worker starts once this transaction commits."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt not in FORMAT_CHOICES:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMAT_CHOICES)}")
     if fmt == "llmbar":
         raise ValueError("llmbar imports read evaluator files beside dataset.json: run them inline")
     directory = Path(settings.IMPORT_DIR)
@@ -47,9 +46,7 @@ def import_job_create(
     stored = directory / f"{uuid.uuid4().hex}-{Path(source_name).name}"
     with stored.open("wb") as out:
         shutil.copyfileobj(stream, out, length=1 << 20)
-    options = {"update": update, "label_name": label_name or Path(source_name).name}
-    if lm_judge:
-        options["lm_judge"] = lm_judge
+    read = options or ReadOptions(label_name=Path(source_name).name)
     with transaction.atomic():
         job = ImportJob.objects.create(
             project=project,
@@ -57,7 +54,7 @@ def import_job_create(
             source_name=source_name,
             stored_path=str(stored),
             format=fmt,
-            options=options,
+            options={"update": update, **read.to_json()},
         )
         import_job_run_task.delay_on_commit(job.pk)
     return job
@@ -82,6 +79,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
             _job_failed(job, [str(e) for e in failure.errors], failure.error_count)
         except READ_ERRORS as exc:
             _job_failed(job, [f"{job.source_name}: the file cannot be read: {exc}"])
+        except FormatError as exc:
+            _job_failed(job, [f"{job.source_name}: {exc}"])
         except FileNotFoundError:
             _job_failed(job, [f"{job.source_name}: the uploaded file is gone ({path})"])
         else:
@@ -96,10 +95,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
 
 
 def _job_import(job: ImportJob, path: Path):
-    options = ReadOptions(
-        label_name=job.options.get("label_name", "imported"),
-        lm_judge=job.options.get("lm_judge"),
-    )
+    options = ReadOptions.from_json(job.options)
     with path.open("rb") as raw, _ProgressReader(raw, _progress_path(path)) as stream:
         return comparisons_import(
             project=job.project,

@@ -5,7 +5,7 @@ from pathlib import Path
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.dataio.formats import FORMATS, ReadOptions
+from annotator.dataio.formats import FORMAT_CHOICES, ReadOptions
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.dataio.jobs import import_job_create
 from annotator.models import Project
@@ -21,7 +21,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="Input file (gzip allowed), or - for standard input.")
         parser.add_argument("--project", required=True, help="Project slug.")
-        parser.add_argument("--format", choices=FORMATS, default="native")
+        parser.add_argument(
+            "--format",
+            choices=FORMAT_CHOICES,
+            default="native",
+            help="The input's format (README, 'Import formats'); auto: told from the first "
+            "record's keys, and printed.",
+        )
         parser.add_argument(
             "--create-project", action="store_true", help="Create the project if it is missing."
         )
@@ -85,6 +91,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         seconds = time.perf_counter() - started
+        if opts["format"] == "auto":
+            self.stderr.write(f"format: {summary.format} (told from the first record's keys)")
         self.stderr.write(f"imported {summary.created} comparisons in {seconds:.3f}s")
         self.stdout.write(orjson.dumps(summary.as_dict()).decode())
 
@@ -99,8 +107,7 @@ class Command(BaseCommand):
                     source_name=str(path),
                     fmt=opts["format"],
                     update=opts["update"],
-                    label_name=options.label_name,
-                    lm_judge=options.lm_judge,
+                    options=options,
                 )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

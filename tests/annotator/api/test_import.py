@@ -34,6 +34,8 @@ def test_a_jsonl_body_imports_with_the_commands_summary(team, clients):
         "updated": 0,
         "human_labels": 2,
         "lm_labels": 1,
+        "format": "native",
+        "notes": {},
     }
     rich = Comparison.objects.get(project=team.project, external_id="rich")
     assert rich.human_labels.count() == 2 and rich.lm_labels.get().p_a == 0.8
@@ -52,6 +54,8 @@ def test_repeating_an_import_changes_nothing(team, clients):
         "updated": 0,
         "human_labels": 0,
         "lm_labels": 0,
+        "format": "native",
+        "notes": {},
     }
     assert table_counts() == before
 
@@ -94,6 +98,8 @@ def test_a_gzip_body_and_a_multipart_file_in_another_format(team, clients):
         "updated": 0,
         "human_labels": 0,
         "lm_labels": 100,
+        "format": "hh-rlhf",
+        "notes": {},
     }
 
 
@@ -237,6 +243,8 @@ def test_a_large_body_runs_as_a_background_job_in_a_real_worker(
         "updated": 0,
         "human_labels": 2,
         "lm_labels": 1,
+        "format": "native",
+        "notes": {},
     }
     assert Comparison.objects.filter(project=team.project).count() == 21
     listed = clients["admin"].get("/api/v1/projects/proj/import-jobs/").json()["results"]

@@ -27,6 +27,8 @@ def test_native_happy_path_stores_every_field(project, write_lines, run_import):
         "updated": 0,
         "human_labels": 2,
         "lm_labels": 1,
+        "format": "native",
+        "notes": {},
     }
     comparison = Comparison.objects.get(project=project, external_id="rich")
     assert (comparison.model_a, comparison.model_b) == ("model-x", "model-y")
@@ -259,6 +261,8 @@ def test_reimport_skips_existing_comparisons_and_their_labels(project, write_lin
         "updated": 0,
         "human_labels": 0,
         "lm_labels": 0,
+        "format": "native",
+        "notes": {},
     }
     assert table_counts() == before
 
@@ -301,6 +305,8 @@ def test_update_rewrites_content_and_replaces_imported_labels(project, write_lin
         "updated": 1,
         "human_labels": 1,
         "lm_labels": 1,
+        "format": "native",
+        "notes": {},
     }
     comparison = Comparison.objects.get(external_id="rich")
     assert comparison.response_b == "A better answer."
@@ -366,7 +372,8 @@ def test_the_command_line_exits_non_zero_and_prints_the_summary_last(tmp_path):
 
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().splitlines()[-1] == (
-        '{"created":1,"skipped":0,"updated":0,"human_labels":0,"lm_labels":0}'
+        '{"created":1,"skipped":0,"updated":0,"human_labels":0,"lm_labels":0,'
+        '"format":"native","notes":{}}'
     )
     assert failed.returncode != 0
     assert f"{bad}:1: prompt: missing" in failed.stderr

@@ -41,6 +41,8 @@ def test_a_worker_runs_a_background_import(celery_worker_process, settings, tmp_
         "updated": 0,
         "human_labels": 100,
         "lm_labels": 0,
+        "format": "hh-rlhf",
+        "notes": {},
     }
     assert Comparison.objects.filter(project=project).count() == 100
     assert done.started_at <= done.finished_at

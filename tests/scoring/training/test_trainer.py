@@ -588,7 +588,7 @@ def test_flat_parameters_train_like_per_tensor_adamw(tiny):
 
 
 def _hh_pairs(limit):
-    from annotator.dataio.formats import hh_split
+    from annotator.dataio.formats.hh_rlhf import hh_split
 
     source = HH_TEST if HH_TEST.is_file() else HH_SMALL
     pairs = []
