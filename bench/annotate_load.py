@@ -10,6 +10,8 @@ as htmx does, which leases a comparison) and "submit" (POST a label as a plain f
                                                   # think time 1000-3000 ms per item
     python bench/annotate_load.py --think-ms 0    # closed loop (stress): no think time
     python bench/annotate_load.py --quick         # under a minute, same output shape
+    python bench/annotate_load.py --live-policy   # the same load twice: without a routing
+                                                  # policy, then while a live one runs
     python bench/annotate_load.py --annotators 10 --seconds 120 --workers 3 --threads 4 \\
         --comparisons 20000 --database-url postgres://postgres@127.0.0.1:5432/other
 
@@ -20,6 +22,24 @@ also starts at a random moment within the first think interval, so that the firs
 all arrive in the same millisecond. `--think-ms 0` drops think time: every client sends its next
 request as soon as the previous answer arrives (a closed loop measuring capacity, not experience).
 
+Live policy (`--live-policy`): after that run (the baseline), a second project of N comparisons
+is imported pending, each with one label of its primary judge (p_a spread over 0-1, so the router
+has something to fit) and stored text features (random values: a round reads what a real project
+holds without computing embeddings). A live routing policy (routing.live) is created and started,
+and a real Celery worker on the `default` queue (`--celery-concurrency`, default 1;
+ROUTING_ROUND_DEBOUNCE_SECONDS=1 for it and for the web) runs its rounds while the same
+annotators, logged in afresh, label that project for the same time. The clock starts once the
+seed is released; from then on every label commit queues a round, which refits the router every
+`refit_every` completed comparisons and releases a batch whenever fewer than a batch still wait
+for labels (an annotator told that nothing is left retries a second later). The policy's sizes
+follow the load (`_policy_sizes`). Broker: the filesystem broker under the run's own temporary
+VAR_DIR (emptied before the worker starts), or CELERY_BROKER_URL when set (Redis database 15,
+CI's, is refused). The JSON keeps the baseline's keys and adds `live_*` ones: the live run's
+latencies, the rounds, refits and releases while annotators worked, its invariant violations (the
+same checks, and: no comparison released twice, no human label beyond the budget or outside the
+releases) and `live_p95_ratio` (live / baseline p95 of next). Both runs also report lock waits
+(PostgreSQL backends of the benchmark's database waiting for a lock, sampled every second).
+
 Settings as in production (DEBUG off, login throttling on), except that cookies are not marked
 Secure (plain HTTP on loopback). DJANGO_SETTINGS_MODULE, when set, is passed on to the children.
 
@@ -27,6 +47,7 @@ The last line printed is one JSON object with the figures.
 """
 
 import argparse
+import ast
 import asyncio
 import json
 import os
@@ -51,6 +72,8 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hybrid_prefs_load"
 SLUG = "load"
+LIVE_SLUG = "live"  # the live-policy run's project
+JUDGE = "judge-0"  # the synthetic records' first judge: the live project's primary judge
 LABELS_PER_ITEM = 3
 PASSWORD = "load-bench-password-7"  # one known password for every simulated annotator
 # Label Studio 1.23.2 on this kind of machine (docs/architecture.md, "What other tools do"), for
@@ -61,7 +84,6 @@ LABEL_STUDIO = {
     "sqlite_next_task_p95_ms": {"1_client": 195, "10_clients": 4300, "50_clients": 43000},
     "sqlite_annotations_per_s": {"1_client": 13, "10_clients": 19},
 }
-LEASE_RE = re.compile(rf'action="(/p/{SLUG}/leases/(\d+)/label/)"')
 NOTHING_LEFT = "Nothing is waiting for you"
 
 
@@ -94,6 +116,9 @@ def _child_env(url: str, var_dir: Path) -> dict:
         CSRF_COOKIE_SECURE="false",
         LOG_LEVEL="WARNING",
         VAR_DIR=str(var_dir),  # keeps the filesystem broker and keys out of the checkout's var/
+        # The live policy's debounce: the web queues a round this long after the labels that
+        # asked for it (no effect without a running policy).
+        ROUTING_ROUND_DEBOUNCE_SECONDS="1",
     )
     return env
 
@@ -107,15 +132,21 @@ def _python(args: list[str], env: dict) -> str:
     return result.stdout
 
 
-def _write_input(path: Path, n: int) -> None:
+def _write_input(path: Path, n: int, *, live: bool = False) -> None:
     """Native JSON Lines: human-routed comparisons without labels (the synthetic generator's
-    texts, about 60 words per response)."""
+    texts, about 60 words per response); `live`: pending ones (other texts), each with one label
+    of the primary judge (p_a, its two orders, position consistency)."""
     from annotator.dataio.synthetic import synthetic_records
 
+    records = synthetic_records(n, seed=12 if live else 11, human_labels=0, lm_labels=int(live))
     with path.open("wb") as out:
-        for record in synthetic_records(n, seed=11, human_labels=0, lm_labels=0):
-            del record["human_labels"], record["lm_labels"]
-            record["route"] = "human"
+        for record in records:
+            del record["human_labels"]
+            if live:
+                record["route"] = "pending"
+            else:
+                del record["lm_labels"]
+                record["route"] = "human"
             out.write(orjson.dumps(record) + b"\n")
 
 
@@ -146,6 +177,81 @@ def _create_annotators(n: int, env: dict) -> list[str]:
     )
     _python(["-c", constants + USERS_CODE], env)
     return [f"annotator-{i:03d}" for i in range(n)]
+
+
+def _import(source: Path, slug: str, n: int, env: dict) -> int:
+    summary = _python(
+        ["manage.py", "import_comparisons", str(source), "--project", slug, "--create-project"],
+        env,
+    )
+    created = json.loads(summary.strip().splitlines()[-1])["created"]
+    if created != n:
+        raise SystemExit(f"imported {created} comparisons into {slug}, wanted {n}")
+    return created
+
+
+LIVE_CODE = """
+import random
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from annotator.models import Comparison, Project, Role
+from annotator.services import membership_set
+from routing.features import metadata_tags, project_feature_version
+from routing.models import ComparisonFeatures
+
+Project.objects.filter(slug=SLUG).update(labels_per_item=LABELS_PER_ITEM, primary_judge=JUDGE)
+project = Project.objects.get(slug=SLUG)
+for user in get_user_model().objects.filter(username__startswith="annotator-"):
+    membership_set(project=project, user=user, role=Role.ANNOTATOR)
+# Text features as features_compute stores them, with random values: the synthetic texts all
+# have the same lengths, and computing embeddings is not what this benchmark measures.
+rng = random.Random(5)
+version = project_feature_version(project)
+rows = []
+for pk, metadata in Comparison.objects.filter(project=project).values_list("id", "metadata"):
+    prompt, a, b = (int(rng.lognormvariate(4.5, 0.8)) + 1 for _ in range(3))
+    values = {
+        "len_prompt": prompt, "len_a": a, "len_b": b, "len_shorter": min(a, b),
+        "len_longer": max(a, b), "len_diff": abs(a - b), "rouge1_f": rng.random(),
+        "cosine": rng.random(), "cosine_lenpen": rng.random() * min(a, b) / max(a, b),
+        "entity_iou": rng.random() if rng.random() < 0.7 else None,
+        "length_penalty": min(a, b) / max(a, b),
+    }
+    rows.append(
+        ComparisonFeatures(
+            comparison_id=pk, version=version, values=values, tags=metadata_tags(metadata)
+        )
+    )
+ComparisonFeatures.objects.bulk_create(rows, batch_size=5000)
+print(len(rows))
+"""
+
+
+def _live_project(n: int, tmp: Path, env: dict) -> None:
+    """The live run's project: pending comparisons with the primary judge's labels and stored
+    text features; every annotator a member."""
+    source = tmp / "live.jsonl"
+    _write_input(source, n, live=True)
+    _import(source, LIVE_SLUG, n, env)
+    constants = f"SLUG, LABELS_PER_ITEM, JUDGE = {LIVE_SLUG!r}, {LABELS_PER_ITEM}, {JUDGE!r}"
+    _python(["-c", constants + LIVE_CODE], env)
+
+
+def _policy_sizes(annotators: int, comparisons: int) -> dict[str, int]:
+    """Policy settings that keep rounds coming while the annotators label: a batch of two
+    comparisons per annotator (6 labels each: about 12 s of work at 1-3 s per label, longer than
+    a round of 100,000 comparisons takes on this machine, so that the next batch is out before
+    the last runs dry), a seed of one batch (the next batch goes out once the first seed
+    comparison is complete), a refit every half batch, and a budget (comparisons) that the run
+    does not spend."""
+    batch = max(5, 2 * annotators)
+    return {
+        "budget": min(comparisons, max(comparisons // 2, 4 * batch)),
+        "seed_size": batch,
+        "batch_size": batch,
+        "refit_every": max(5, batch // 2),
+    }
 
 
 def _analyze(url: str) -> None:
@@ -210,19 +316,162 @@ def _stop_server(server: subprocess.Popen) -> None:
         server.wait()
 
 
+# --- the live policy's worker -----------------------------------------------------------------
+
+
+def _broker_checked() -> None:
+    """The filesystem broker under the run's VAR_DIR unless CELERY_BROKER_URL is given; never
+    CI's Redis database 15."""
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if url.startswith(("redis://", "rediss://")) and urlsplit(url).path.strip("/") == "15":
+        raise SystemExit("CELERY_BROKER_URL names Redis database 15 (CI's); give another one")
+
+
+def _broker_emptied(var_dir: Path) -> None:
+    """Drop what the baseline run queued (analytics refreshes) from the run's own filesystem
+    broker, so that the worker runs only what the live run queues. A given broker is left alone."""
+    if os.environ.get("CELERY_BROKER_URL"):
+        return
+    for message in (var_dir / "broker" / "queue").glob("*"):
+        message.unlink()
+
+
+ROUND_LIBRARIES = (
+    "scipy.stats",
+    "skops.io",
+    "sklearn.ensemble",
+    "sklearn.impute",
+    "sklearn.linear_model",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "threadpoolctl",
+)
+
+
+def _start_worker(env: dict, concurrency: int, log) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--queues=default",
+        f"--concurrency={concurrency}",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel=INFO",
+        f"--hostname=bench-load-{os.getpid()}@%h",
+        # What a round imports on first use (scikit-learn, skops and through them torch: some
+        # seconds, under the policy's lock), loaded before the worker forks, as in a worker that
+        # has been running for a while.
+        f"--include={','.join(ROUND_LIBRARIES)}",
+    ]
+    # INFO: the worker logs each task's run time and result, which the report reads.
+    env = {**env, "LOG_LEVEL": "INFO", "LOG_FORMAT": "plain"}
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+
+
+def _wait_for_log(process: subprocess.Popen, log_path: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(
+                f"the worker exited with {process.returncode}:\n{log_path.read_text()}"
+            )
+        if text in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"no {text!r} from the worker in {timeout:.0f} s:\n{log_path.read_text()}")
+
+
+TASK_DONE_RE = re.compile(r"Task ([\w.]+)\[[^\]]+\] succeeded in ([\d.]+)s: (\{[^{}]*\}|\S+)")
+TASK_FAILED_RE = re.compile(r"Task ([\w.]+)\[[^\]]+\] raised unexpected")
+
+
+def _worker_tasks(text: str) -> tuple[list[tuple[str, float, object]], Counter[str]]:
+    """(task name, seconds, result) of each task the worker log reports done; failures by name."""
+    done = []
+    for name, seconds, result in TASK_DONE_RE.findall(text):
+        try:
+            value = ast.literal_eval(result.strip())
+        except (ValueError, SyntaxError):
+            value = None
+        done.append((name, float(seconds), value))
+    return done, Counter(TASK_FAILED_RE.findall(text))
+
+
+POLICY_SQL = """
+    SELECT r.state, r.rounds, r.labels_committed, r.budget_labels, r.router_trained_on,
+           r.router_auc, r.error,
+           (SELECT count(*) FROM routing_routingdecision d
+            WHERE d.policy_id = r.project_id AND d.purpose = 'release')
+    FROM routing_routingpolicy r JOIN annotator_project p ON p.id = r.project_id
+    WHERE p.slug = %(slug)s"""
+
+
+def _policy_now(url: str) -> dict:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(POLICY_SQL, {"slug": LIVE_SLUG}).fetchone()
+    names = ("state", "rounds", "labels_committed", "budget_labels", "router_trained_on")
+    names += ("router_auc", "error", "released")
+    return dict(zip(names, row, strict=True))
+
+
+def _wait_for_seed(url: str, worker: subprocess.Popen, log_path: Path, timeout: float) -> dict:
+    """The policy's first round (the seed, and every other judged comparison to `lm`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        policy = _policy_now(url)
+        if policy["error"]:
+            raise SystemExit(f"the seed round failed: {policy['error']}\n{log_path.read_text()}")
+        if policy["rounds"] >= 1:
+            return policy
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited with {worker.returncode}:\n{log_path.read_text()}")
+        time.sleep(0.5)
+    raise SystemExit(f"no seed round in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+
+
+def _stop_worker(worker: subprocess.Popen) -> None:
+    """A warm shutdown: the round in progress finishes (a cut-off one would write nothing)."""
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        for child in psutil.Process(worker.pid).children(recursive=True):
+            child.kill()
+        worker.kill()
+        worker.wait()
+
+
 class CpuWatch:
     """CPU seconds used by the server's processes and by the PostgreSQL backends of the
     benchmark's database (not other databases on a shared server). Sampled every second:
     backends come and go with connections, so one that exits loses at most its last second."""
 
-    def __init__(self, server: subprocess.Popen, database: str) -> None:
-        self.master = psutil.Process(server.pid)
+    def __init__(
+        self, server: subprocess.Popen, database: str, worker: subprocess.Popen | None = None
+    ) -> None:
+        self.masters = {"server": psutil.Process(server.pid)}
+        if worker is not None:
+            self.masters["worker"] = psutil.Process(worker.pid)
         self.marker = f" {database} "  # backends are titled "postgres: ... USER DB HOST idle"
         self.first: dict[tuple[str, int], float] = {}
         self.last: dict[tuple[str, int], float] = {}
 
     def sample(self) -> None:
-        processes = [("server", p) for p in (self.master, *self.master.children(recursive=True))]
+        processes = [
+            (role, p)
+            for role, master in self.masters.items()
+            for p in (master, *master.children(recursive=True))
+        ]
         for process in psutil.process_iter(["name", "cmdline"]):
             title = " ".join(process.info["cmdline"] or [])
             if process.info["name"] == "postgres" and self.marker in title:
@@ -241,6 +490,45 @@ class CpuWatch:
         return sum(s - self.first[key] for key, s in self.last.items() if key[0] == role)
 
 
+class LockWatch:
+    """Sampled with the CPU every second: the benchmark database's backends waiting for a lock,
+    and what they were running (where a round's transaction holds up the annotate path)."""
+
+    SQL = """
+        SELECT l.locktype, coalesce(l.relation::regclass::text, ''),
+               left(regexp_replace(a.query, '\\s+', ' ', 'g'), 90)
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE NOT l.granted AND a.datname = %s"""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.database = url.rsplit("/", 1)[1]
+        self.samples = 0
+        self.with_waiters = 0
+        self.most_waiting = 0
+        self.waits: Counter[str] = Counter()
+
+    def sample(self) -> None:
+        rows = self.conn.execute(self.SQL, (self.database,)).fetchall()
+        self.samples += 1
+        self.with_waiters += bool(rows)
+        self.most_waiting = max(self.most_waiting, len(rows))
+        self.waits.update(" | ".join(filter(None, row)) for row in rows)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def report(self) -> dict:
+        return {
+            "samples": self.samples,
+            "samples_with_waiters": self.with_waiters,
+            "most_waiting": self.most_waiting,
+            "top": self.waits.most_common(5),
+        }
+
+
 # --- the simulated annotators -----------------------------------------------------------------
 
 
@@ -251,6 +539,7 @@ class Stats:
         self.submits = 0
         self.errors: Counter[str] = Counter()
         self.finished_queue = 0  # clients told that nothing is left for them
+        self.nothing_left = 0  # "next" answered with nothing to label (live: retried)
         self.loop_lag_ms: list[float] = []
 
 
@@ -298,9 +587,17 @@ async def _request(client, method, url, stats: Stats, kind: str, **kwargs):
 
 
 async def _annotate(
-    client: httpx.AsyncClient, stats: Stats, deadline: float, think: tuple[int, int]
+    client: httpx.AsyncClient,
+    stats: Stats,
+    deadline: float,
+    think: tuple[int, int],
+    slug: str,
+    live: bool,
 ) -> None:
-    annotate_url = f"/p/{SLUG}/annotate/"
+    """One annotator's loop. `live`: nothing to label may be a round not released yet, so the
+    annotator asks again a second later instead of leaving."""
+    annotate_url = f"/p/{slug}/annotate/"
+    lease_re = re.compile(rf'action="(/p/{slug}/leases/(\d+)/label/)"')
     failures_in_a_row = 0
     if think[1]:
         await asyncio.sleep(random.uniform(0, think[1] / 1000))  # spread the first requests
@@ -314,13 +611,17 @@ async def _annotate(
             failures_in_a_row += 1
             await asyncio.sleep(0.2)
             continue
-        found = LEASE_RE.search(response.text)
+        found = lease_re.search(response.text)
         if found is None:
-            if NOTHING_LEFT in response.text:
-                stats.finished_queue += 1
-            else:
+            if NOTHING_LEFT not in response.text:
                 stats.errors["next without a comparison (refused)"] += 1
-            return
+                return
+            stats.nothing_left += 1
+            if not live:
+                stats.finished_queue += 1
+                return
+            await asyncio.sleep(1.0)
+            continue
         shown = time.perf_counter()
         pause = _think_seconds(think)
         if shown + pause >= deadline:
@@ -337,7 +638,7 @@ async def _annotate(
                 "overall": str(random.randint(1, 5)),
                 "time_spent_s": f"{time.perf_counter() - shown:.3f}",
             },
-            headers={"Referer": f"{client.base_url}p/{SLUG}/annotate/"},
+            headers={"Referer": f"{client.base_url}p/{slug}/annotate/"},
         )
         if response is None:
             failures_in_a_row += 1
@@ -351,9 +652,9 @@ async def _annotate(
             failures_in_a_row += 1
 
 
-async def _watch(stats: Stats, cpu: CpuWatch, deadline: float) -> None:
+async def _watch(stats: Stats, cpu: CpuWatch, locks: LockWatch, deadline: float) -> None:
     """How late this process's event loop wakes up (client-side delay that is included in the
-    latencies), and a CPU sample every second."""
+    latencies), and a CPU and lock sample every second."""
     ticks = 0
     while time.perf_counter() < deadline:
         started = time.perf_counter()
@@ -362,11 +663,19 @@ async def _watch(stats: Stats, cpu: CpuWatch, deadline: float) -> None:
         ticks += 1
         if ticks % 20 == 0:
             cpu.sample()
+            locks.sample()
 
 
 async def _run_clients(
-    base: str, usernames: list[str], seconds: float, think: tuple[int, int], cpu: CpuWatch
+    base: str,
+    usernames: list[str],
+    seconds: float,
+    think: tuple[int, int],
+    watches: tuple[CpuWatch, LockWatch],
+    slug: str = SLUG,
+    live: bool = False,
 ) -> tuple[Stats, dict]:
+    cpu, locks = watches
     stats = Stats()
     timeout = httpx.Timeout(30.0, connect=10.0)
     clients = [httpx.AsyncClient(base_url=base, timeout=timeout) for _ in usernames]
@@ -384,8 +693,8 @@ async def _run_clients(
         started = time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(
-            _watch(stats, cpu, deadline),
-            *(_annotate(c, stats, deadline, think) for c in working),
+            _watch(stats, cpu, locks, deadline),
+            *(_annotate(c, stats, deadline, think, slug, live) for c in working),
         )
         elapsed = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -397,7 +706,9 @@ async def _run_clients(
             - (cpu_before.ru_utime + cpu_before.ru_stime),
             "server_cpu_s": cpu.used("server"),
             "database_cpu_s": cpu.used("database"),
+            "worker_cpu_s": cpu.used("worker"),
             "machine_cpu_busy_pct": psutil.cpu_percent(),
+            "lock_waits": locks.report(),
         }
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
@@ -465,16 +776,64 @@ INVARIANTS = {
 }
 
 
-def _check_invariants(url: str) -> tuple[dict, int]:
+# The live policy's project, besides the checks above; every count must be 0.
+LIVE_INVARIANTS = {
+    # One comparison released twice by the policy.
+    "released_twice": """
+        SELECT count(*) FROM (
+            SELECT d.comparison_id FROM routing_routingdecision d
+            JOIN annotator_project p ON p.id = d.policy_id
+            WHERE p.slug = %(slug)s AND d.purpose = 'release'
+            GROUP BY 1 HAVING count(*) > 1) broken""",
+    # Labels committed beyond the budget, or human labels in the project beyond it.
+    "over_budget": """
+        SELECT count(*) FROM routing_routingpolicy r
+        JOIN annotator_project p ON p.id = r.project_id
+        WHERE p.slug = %(slug)s AND (
+            r.labels_committed > r.budget_labels
+            OR (SELECT count(*) FROM annotator_humanlabel h
+                JOIN annotator_comparison c ON c.id = h.comparison_id
+                WHERE c.project_id = p.id) > r.budget_labels)""",
+    # The budget's account differs from the labels its decisions asked for.
+    "committed_out_of_step": """
+        SELECT count(*) FROM routing_routingpolicy r
+        JOIN annotator_project p ON p.id = r.project_id
+        WHERE p.slug = %(slug)s AND r.labels_committed <> (
+            SELECT coalesce(sum(d.labels), 0) FROM routing_routingdecision d
+            WHERE d.policy_id = r.project_id)""",
+    # Human-routed, or labelled by a human, without a release by the policy.
+    "human_without_release": """
+        SELECT count(*) FROM annotator_comparison c
+        JOIN annotator_project p ON p.id = c.project_id
+        WHERE p.slug = %(slug)s
+          AND (c.route = 'human' OR c.labels_done > 0 OR c.slots_taken > 0)
+          AND NOT EXISTS (
+            SELECT 1 FROM routing_routingdecision d
+            WHERE d.comparison_id = c.id AND d.policy_id = p.id AND d.purpose = 'release')""",
+    # Released but not human-routed.
+    "released_not_human": """
+        SELECT count(*) FROM routing_routingdecision d
+        JOIN annotator_project p ON p.id = d.policy_id
+        JOIN annotator_comparison c ON c.id = d.comparison_id
+        WHERE p.slug = %(slug)s AND d.purpose = 'release' AND c.route <> 'human'""",
+}
+
+
+def _check_invariants(url: str, slug: str = SLUG, *, live: bool = False) -> tuple[dict, int]:
+    """Violations by check, and the project's human labels."""
     import psycopg
 
+    checks = {**INVARIANTS, **LIVE_INVARIANTS} if live else INVARIANTS
     with psycopg.connect(url) as conn:
         broken = {
-            name: conn.execute(sql, {"slug": SLUG}).fetchone()[0]
-            for name, sql in INVARIANTS.items()
+            name: conn.execute(sql, {"slug": slug}).fetchone()[0] for name, sql in checks.items()
         }
         labels = conn.execute(
-            "SELECT count(*) FROM annotator_humanlabel WHERE annotator_id IS NOT NULL"
+            """SELECT count(*) FROM annotator_humanlabel h
+               JOIN annotator_comparison c ON c.id = h.comparison_id
+               JOIN annotator_project p ON p.id = c.project_id
+               WHERE p.slug = %(slug)s AND h.annotator_id IS NOT NULL""",
+            {"slug": slug},
         ).fetchone()[0]
     return broken, labels
 
@@ -506,7 +865,7 @@ def _where(url: str) -> str:
     return f"{parts.hostname}:{parts.port or 5432}{parts.path}"  # no user or password
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--comparisons", type=int, default=100_000)
     parser.add_argument("--annotators", type=int, default=50)
@@ -526,39 +885,215 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--live-policy",
+        action="store_true",
+        help="then the same load on a project whose live routing policy runs (see above)",
+    )
+    # One worker process: rounds of one policy run one at a time anyway (the policy's row lock);
+    # a second would mostly wait on it.
+    parser.add_argument(
+        "--celery-concurrency",
+        type=int,
+        default=1,
+        help="the live policy's worker processes (default 1)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.comparisons, args.annotators, args.seconds = 5_000, 10, 15
+    return args
+
+
+def _setup(args: argparse.Namespace, tmp: Path, env: dict) -> list[str]:
+    started = time.perf_counter()
+    _recreate_database(args.database_url)
+    _python(["manage.py", "migrate", "--no-input", "-v", "0"], env)
+    source = tmp / "comparisons.jsonl"
+    _write_input(source, args.comparisons)
+    created = _import(source, SLUG, args.comparisons, env)
+    usernames = _create_annotators(args.annotators, env)
+    _analyze(args.database_url)
+    print(
+        f"setup: {created:,} human-routed comparisons ({LABELS_PER_ITEM} labels wanted each), "
+        f"{len(usernames)} annotators, in {time.perf_counter() - started:.0f} s"
+    )
+    return usernames
+
+
+def _measure(args, base: str, usernames: list[str], server, worker=None) -> tuple[Stats, dict]:
+    """The annotators on the baseline project, or (with `worker`) on the live one."""
+    cpu = CpuWatch(server, args.database_url.rsplit("/", 1)[1], worker)
+    locks = LockWatch(args.database_url)
+    slug = SLUG if worker is None else LIVE_SLUG
+    try:
+        return asyncio.run(
+            _run_clients(
+                base, usernames, args.seconds, args.think_ms, (cpu, locks), slug, worker is not None
+            )
+        )
+    finally:
+        locks.close()
+
+
+def _live_run(args, tmp: Path, env: dict, base: str, usernames: list[str], server) -> dict:
+    """The live project and its policy, the worker, the seed round; then the same annotators
+    while rounds run. Returns the run's figures and what the worker did meanwhile."""
+    started = time.perf_counter()
+    _live_project(args.comparisons, tmp, env)
+    sizes = _policy_sizes(args.annotators, args.comparisons)
+    settings = [f"--{name.replace('_', '-')}={value}" for name, value in sizes.items()]
+    _python(["manage.py", "routing_policy", "--project", LIVE_SLUG, *settings], env)
+    _analyze(args.database_url)
+    _broker_emptied(Path(env["VAR_DIR"]))
+    log_path = tmp / "worker.log"
+    with log_path.open("wb") as log:
+        worker = _start_worker(env, args.celery_concurrency, log)
+        try:
+            _wait_for_log(worker, log_path, " ready.", timeout=120)
+            _python(["manage.py", "routing_policy", "--project", LIVE_SLUG, "--start"], env)
+            seeded = _wait_for_seed(args.database_url, worker, log_path, timeout=600)
+            _analyze(args.database_url)  # the seed round rewrote every route (pending to lm)
+            print(
+                f"live setup: {args.comparisons:,} pending comparisons with a {JUDGE} label each, "
+                f"policy {sizes}, seed of {seeded['released']} released, "
+                f"in {time.perf_counter() - started:.0f} s"
+            )
+            window_start = log_path.stat().st_size
+            stats, usage = _measure(args, base, usernames, server, worker)
+        finally:
+            _stop_worker(worker)
+    after = _policy_now(args.database_url)
+    log_text = log_path.read_bytes()
+    # Rounds that started while the annotators worked, the last finished at the warm shutdown.
+    done, failed = _worker_tasks(log_text[window_start:].decode(errors="replace"))
+    return {
+        "stats": stats,
+        "usage": usage,
+        "sizes": sizes,
+        "concurrency": args.celery_concurrency,
+        "seeded": seeded,
+        "after": after,
+        "tasks": done,
+        "failed": failed,
+        "log_tail": log_text.decode(errors="replace")[-2000:] if failed else "",
+    }
+
+
+def _print_run(title: str, stats: Stats, usage: dict, labels: int, violations: dict) -> None:
+    errors = sum(stats.errors.values())
+    print()
+    if title:
+        print(title)
+    print(f"{'request':<8} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for kind, values in {"next": stats.next_ms, "submit": stats.submit_ms}.items():
+        print(
+            f"{kind:<8} {len(values):>7} {_percentile(values, 0.5):>8.1f} "
+            f"{_percentile(values, 0.95):>8.1f} {_percentile(values, 0.99):>8.1f} "
+            f"{max(values, default=float('nan')):>8.1f}"
+        )
+    print()
+    print(
+        f"submits {stats.submits} ({stats.submits / usage['elapsed_s']:.1f}/s), labels in the "
+        f"database {labels}, errors {errors} {dict(stats.errors) if errors else ''}"
+    )
+    worker = f", worker {usage['worker_cpu_s']:.1f} s" if usage["worker_cpu_s"] else ""
+    print(
+        f"cpu over {usage['elapsed_s']:.0f} s: machine {usage['machine_cpu_busy_pct']:.0f}% busy, "
+        f"server {usage['server_cpu_s']:.1f} s, PostgreSQL {usage['database_cpu_s']:.1f} s"
+        f"{worker}, load generator {usage['client_cpu_s']:.1f} s "
+        f"(its event loop p95 lag {_percentile(stats.loop_lag_ms, 0.95):.1f} ms)"
+    )
+    locks = usage["lock_waits"]
+    print(
+        f"lock waits: {locks['samples_with_waiters']} of {locks['samples']} one-second samples, "
+        f"at most {locks['most_waiting']} waiting; most seen: {locks['top'][:3]}"
+    )
+    print(f"invariant violations {sum(violations.values())}: {violations}")
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    return round(_percentile(values, q), 1) if values else None
+
+
+def _live_results(live: dict, baseline_p95: float | None, url: str) -> dict:
+    """The live run's `live_*` keys: latencies, what the loop did while annotators worked (the
+    rounds that started meanwhile), and its invariants."""
+    stats, usage, after = live["stats"], live["usage"], live["after"]
+    violations_by_check, labels = _check_invariants(url, LIVE_SLUG, live=True)
+    _print_run("live policy", stats, usage, labels, violations_by_check)
+    rounds = [(s, r) for name, s, r in live["tasks"] if name == "routing.policy_round"]
+    outcomes = [r for _, r in rounds if isinstance(r, dict)]
+    seconds = [s for s, _ in rounds]
+    by_task: dict[str, list] = {}
+    for name, s, _ in live["tasks"]:
+        counted = by_task.setdefault(name, [0, 0.0])
+        counted[0], counted[1] = counted[0] + 1, round(counted[1] + s, 2)
+    p95 = _ms(stats.next_ms, 0.95)
+    results = {
+        "live_p50_next_ms": _ms(stats.next_ms, 0.5),
+        "live_p95_next_ms": p95,
+        "live_p99_next_ms": _ms(stats.next_ms, 0.99),
+        "live_p50_submit_ms": _ms(stats.submit_ms, 0.5),
+        "live_p95_submit_ms": _ms(stats.submit_ms, 0.95),
+        "live_p99_submit_ms": _ms(stats.submit_ms, 0.99),
+        "live_p95_ratio": round(p95 / baseline_p95, 2) if p95 and baseline_p95 else None,
+        "live_next_requests": len(stats.next_ms),
+        "live_nothing_left": stats.nothing_left,
+        "live_submits": stats.submits,
+        "live_submits_per_s": round(stats.submits / usage["elapsed_s"], 2),
+        "live_labels_in_db": labels,
+        "live_errors": sum(stats.errors.values()),
+        "live_errors_by_kind": dict(stats.errors),
+        "live_rounds": len(rounds),
+        "live_refits": sum(bool(o.get("refitted")) for o in outcomes),
+        "live_released": after["released"] - live["seeded"]["released"],
+        "live_round_failures": live["failed"].get("routing.policy_round", 0),
+        "live_round_p50_s": round(_percentile(seconds, 0.5), 2) if seconds else None,
+        "live_round_max_s": round(max(seconds), 2) if seconds else None,
+        "live_worker_tasks": by_task,
+        "live_seed_released": live["seeded"]["released"],
+        "live_policy": {**live["sizes"], **{k: v for k, v in after.items() if k != "error"}},
+        "live_policy_error": after["error"],
+        "live_violations": sum(violations_by_check.values()),
+        "live_violations_by_check": violations_by_check,
+        "live_celery_concurrency": live["concurrency"],
+        "live_machine_cpu_busy_pct": round(usage["machine_cpu_busy_pct"], 1),
+        "live_server_cpu_s": round(usage["server_cpu_s"], 1),
+        "live_database_cpu_s": round(usage["database_cpu_s"], 1),
+        "live_worker_cpu_s": round(usage["worker_cpu_s"], 1),
+        "live_client_loop_lag_p95_ms": _ms(stats.loop_lag_ms, 0.95),
+        "live_lock_waits": usage["lock_waits"],
+    }
+    print(
+        f"loop while annotators worked: {results['live_rounds']} rounds "
+        f"(p50 {results['live_round_p50_s']} s, max {results['live_round_max_s']} s, "
+        f"{results['live_round_failures']} failed), {results['live_refits']} refits, "
+        f"{results['live_released']} comparisons released (seed {results['live_seed_released']}); "
+        f"worker tasks {by_task}; next answered 'nothing left' {stats.nothing_left} times"
+    )
+    if live["log_tail"]:
+        print(f"worker log:\n{live['log_tail']}")
+    return results
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.live_policy:
+        _broker_checked()
     think = args.think_ms
     mode = "think-time" if think[1] else "closed-loop (stress)"
     think_text = f"{think[0]}-{think[1]}" if think[0] != think[1] else str(think[0])
     server_config = f"gunicorn gthread, {args.workers} workers x {args.threads} threads"
 
+    live = None
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        env = _child_env(args.database_url, Path(tmp) / "var")
+        tmp = Path(tmp)
+        env = _child_env(args.database_url, tmp / "var")
         os.environ.setdefault("SECRET_KEY", env["SECRET_KEY"])
-        started = time.perf_counter()
-        _recreate_database(args.database_url)
-        _python(["manage.py", "migrate", "--no-input", "-v", "0"], env)
-        source = Path(tmp) / "comparisons.jsonl"
-        _write_input(source, args.comparisons)
-        summary = _python(
-            ["manage.py", "import_comparisons", str(source), "--project", SLUG, "--create-project"],
-            env,
-        )
-        created = json.loads(summary.strip().splitlines()[-1])["created"]
-        if created != args.comparisons:
-            raise SystemExit(f"imported {created} comparisons, wanted {args.comparisons}")
-        usernames = _create_annotators(args.annotators, env)
-        _analyze(args.database_url)
-        print(
-            f"setup: {created:,} human-routed comparisons ({LABELS_PER_ITEM} labels wanted each), "
-            f"{len(usernames)} annotators, in {time.perf_counter() - started:.0f} s"
-        )
-
+        usernames = _setup(args, tmp, env)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        log_path = Path(tmp) / "gunicorn.log"
+        log_path = tmp / "gunicorn.log"
         with log_path.open("wb") as log:
             server = _start_server(env, port, args.workers, args.threads, log)
             try:
@@ -567,8 +1102,9 @@ def main() -> None:
                     f"run: {mode}, think {think_text} ms per item, {args.seconds:.0f} s, "
                     f"{server_config}, PostgreSQL {_where(args.database_url)}"
                 )
-                cpu = CpuWatch(server, args.database_url.rsplit("/", 1)[1])
-                stats, usage = asyncio.run(_run_clients(base, usernames, args.seconds, think, cpu))
+                stats, usage = _measure(args, base, usernames, server)
+                if args.live_policy:
+                    live = _live_run(args, tmp, env, base, usernames, server)
             finally:
                 _stop_server(server)
         server_log = log_path.read_text().strip()
@@ -576,23 +1112,13 @@ def main() -> None:
     violations_by_check, labels_in_db = _check_invariants(args.database_url)
     violations = sum(violations_by_check.values())
     errors = sum(stats.errors.values())
-    figures = {
-        "next": stats.next_ms,
-        "submit": stats.submit_ms,
-    }
-    print()
-    print(f"{'request':<8} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for kind, values in figures.items():
-        print(
-            f"{kind:<8} {len(values):>7} {_percentile(values, 0.5):>8.1f} "
-            f"{_percentile(values, 0.95):>8.1f} {_percentile(values, 0.99):>8.1f} "
-            f"{max(values, default=float('nan')):>8.1f}"
-        )
     submits_per_s = stats.submits / usage["elapsed_s"]
-    print()
-    print(
-        f"submits {stats.submits} ({submits_per_s:.1f}/s), labels in the database {labels_in_db}, "
-        f"errors {errors} {dict(stats.errors) if errors else ''}"
+    _print_run(
+        "baseline (no routing policy)" if live else "",
+        stats,
+        usage,
+        labels_in_db,
+        violations_by_check,
     )
     print(
         f"annotators {usage['logged_in']} logged in of {args.annotators}, "
@@ -600,29 +1126,16 @@ def main() -> None:
     )
     print(f"server {server_config}")
     print(
-        f"cpu over {usage['elapsed_s']:.0f} s: machine {usage['machine_cpu_busy_pct']:.0f}% busy, "
-        f"server {usage['server_cpu_s']:.1f} s, PostgreSQL {usage['database_cpu_s']:.1f} s, "
-        f"load generator {usage['client_cpu_s']:.1f} s "
-        f"(its event loop p95 lag {_percentile(stats.loop_lag_ms, 0.95):.1f} ms)"
-    )
-    print(f"invariant violations {violations}: {violations_by_check}")
-    print(
         "Label Studio on PostgreSQL, same kind of machine: next-task p95 500 / 900 / 4,800 ms "
         "at 1 / 10 / 50 clients (docs/architecture.md, 'What other tools do')"
     )
-    if server_log:
-        print(f"server log:\n{server_log[-2000:]}")
-
-    def ms(values: list[float], q: float) -> float | None:
-        return round(_percentile(values, q), 1) if values else None
-
     results = {
-        "p50_next_ms": ms(stats.next_ms, 0.5),
-        "p95_next_ms": ms(stats.next_ms, 0.95),
-        "p99_next_ms": ms(stats.next_ms, 0.99),
-        "p50_submit_ms": ms(stats.submit_ms, 0.5),
-        "p95_submit_ms": ms(stats.submit_ms, 0.95),
-        "p99_submit_ms": ms(stats.submit_ms, 0.99),
+        "p50_next_ms": _ms(stats.next_ms, 0.5),
+        "p95_next_ms": _ms(stats.next_ms, 0.95),
+        "p99_next_ms": _ms(stats.next_ms, 0.99),
+        "p50_submit_ms": _ms(stats.submit_ms, 0.5),
+        "p95_submit_ms": _ms(stats.submit_ms, 0.95),
+        "p99_submit_ms": _ms(stats.submit_ms, 0.99),
         "next_requests": len(stats.next_ms),
         "submits": stats.submits,
         "submits_per_s": round(submits_per_s, 2),
@@ -644,9 +1157,14 @@ def main() -> None:
         "server_cpu_s": round(usage["server_cpu_s"], 1),
         "database_cpu_s": round(usage["database_cpu_s"], 1),
         "client_cpu_s": round(usage["client_cpu_s"], 1),
-        "client_loop_lag_p95_ms": ms(stats.loop_lag_ms, 0.95),
+        "client_loop_lag_p95_ms": _ms(stats.loop_lag_ms, 0.95),
+        "lock_waits": usage["lock_waits"],
         "label_studio_reference": LABEL_STUDIO,
     }
+    if live is not None:
+        results.update(_live_results(live, results["p95_next_ms"], args.database_url))
+    if server_log:
+        print(f"server log:\n{server_log[-2000:]}")
     print(json.dumps(results))
 
 
