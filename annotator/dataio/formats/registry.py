@@ -7,6 +7,7 @@ from typing import BinaryIO
 from annotator.dataio.formats.common import Format, FormatError, Parsed, ReadOptions, first_record
 from annotator.dataio.formats.hh_rlhf import FORMAT as HH_RLHF
 from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
+from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
 from annotator.dataio.formats.native import FORMAT as NATIVE
 from annotator.dataio.formats.trl import FORMAT as TRL
 
@@ -18,6 +19,7 @@ REGISTRY: dict[str, Format] = {
         TRL,
         HH_RLHF,
         LLMBAR,
+        MULTIPREF,
     )
 }
 FORMATS = tuple(REGISTRY)
