@@ -7,6 +7,7 @@ from annotator.api.project_settings import SectionField, project_settings_sectio
 from annotator.api.services import PROJECT_EDITABLE
 from annotator.dataio.export import EXPORT_FORMATS
 from annotator.dataio.formats import FORMAT_CHOICES
+from annotator.dataio.formats.pairing import PAIRINGS
 from annotator.dataio.jobs import import_job_progress
 from annotator.labels import ASPECTS, label_format
 from annotator.models import (
@@ -176,6 +177,15 @@ class ImportParamsSerializer(serializers.Serializer):
         required=False,
         max_length=200,
         help_text="File name used in error messages (default: the upload's name).",
+    )
+    pairing = serializers.ChoiceField(
+        choices=PAIRINGS,
+        default="best-vs-each",
+        help_text="ultrafeedback/helpsteer2/nectar: which pairs of a prompt's responses become "
+        "comparisons.",
+    )
+    pairing_seed = serializers.IntegerField(
+        default=0, help_text="The seed of pairing best-vs-random's draw."
     )
     background = serializers.ChoiceField(
         choices=["auto", "true", "false"],

@@ -254,7 +254,12 @@ def _lm_judge(opts: dict) -> str | None:
 
 
 def _read_options(opts: dict, name: str) -> ReadOptions:
-    return ReadOptions(label_name=name, lm_judge=_lm_judge(opts))
+    return ReadOptions(
+        label_name=name,
+        lm_judge=_lm_judge(opts),
+        pairing=opts["pairing"],
+        pairing_seed=opts["pairing_seed"],
+    )
 
 
 def _import_queued(request, project: Project, stream, name: str, opts: dict) -> Response:

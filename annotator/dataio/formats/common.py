@@ -48,6 +48,9 @@ class ReadOptions:
     lm_judge: str | None = None  # set: store it as an LM label of this judge instead
     # llmbar: also read evaluators/<JUDGE>/<PROMPT>/result.json beside dataset.json
     with_evaluators: bool = False
+    # Datasets with several rated responses per prompt: which pairs to compare (pairing.py).
+    pairing: str = "best-vs-each"
+    pairing_seed: int = 0
     report: ReadReport = field(default_factory=ReadReport, compare=False)
 
     def to_json(self) -> dict:

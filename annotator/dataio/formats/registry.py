@@ -10,6 +10,7 @@ from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
 from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
 from annotator.dataio.formats.native import FORMAT as NATIVE
 from annotator.dataio.formats.trl import FORMAT as TRL
+from annotator.dataio.formats.ultrafeedback import FORMAT as ULTRAFEEDBACK
 
 # One entry per format, in the order the README's table lists them.
 REGISTRY: dict[str, Format] = {
@@ -20,6 +21,7 @@ REGISTRY: dict[str, Format] = {
         HH_RLHF,
         LLMBAR,
         MULTIPREF,
+        ULTRAFEEDBACK,
     )
 }
 FORMATS = tuple(REGISTRY)

@@ -6,6 +6,7 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.dataio.formats import FORMAT_CHOICES, ReadOptions
+from annotator.dataio.formats.pairing import PAIRINGS
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.dataio.jobs import import_job_create
 from annotator.models import Project
@@ -39,8 +40,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--label-source",
             default="human",
-            help="trl/hh-rlhf: store the dataset's preference as a human label (default, named "
-            "after the file) or as an LM label with lm:JUDGE.",
+            help="trl/hh-rlhf and others: store the dataset's preference as a human label "
+            "(default, named after the file) or as an LM label with lm:JUDGE (ultrafeedback/"
+            "nectar: renames their GPT-4 judge).",
         )
         parser.add_argument(
             "--background",
@@ -52,6 +54,19 @@ class Command(BaseCommand):
             "--with-evaluators",
             action="store_true",
             help="llmbar: also import evaluators/<JUDGE>/<PROMPT>/result.json as LM labels.",
+        )
+        parser.add_argument(
+            "--pairing",
+            choices=PAIRINGS,
+            default="best-vs-each",
+            help="ultrafeedback/helpsteer2/nectar (several rated responses per prompt): which "
+            "pairs become comparisons (README, 'Import formats').",
+        )
+        parser.add_argument(
+            "--pairing-seed",
+            type=int,
+            default=0,
+            help="The seed of --pairing best-vs-random's draw (the same seed, the same pairs).",
         )
 
     def handle(self, *args, **opts):
@@ -69,6 +84,8 @@ class Command(BaseCommand):
             label_name=path.name if path else "stdin",
             lm_judge=_lm_judge(opts["label_source"]),
             with_evaluators=opts["with_evaluators"],
+            pairing=opts["pairing"],
+            pairing_seed=opts["pairing_seed"],
         )
         if opts["background"]:
             return self._queue(project, path, opts, options)

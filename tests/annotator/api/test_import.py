@@ -157,12 +157,25 @@ def test_many_errors_list_the_first_fifty_and_count_all(team, clients):
     assert body["error_count"] == 60 and len(body["errors"]) == 50
 
 
+def test_the_pairing_parameters_reach_the_reader(team, clients):
+    from tests.format_rows import ultrafeedback
+
+    body = _jsonl(*ultrafeedback.rows(3, seed=1))
+    query = "?format=ultrafeedback&pairing=best-vs-random&pairing_seed=5"
+
+    response = _post(clients["admin"], body, query)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 3  # one pair per instruction, not three
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
         ("?format=csv", "format"),
         ("?label_source=robot", "label_source"),
         ("?update=maybe", "update"),
+        ("?pairing=best-of-3", "pairing"),
     ],
 )
 def test_bad_parameters_name_the_parameter(team, clients, query, field):
