@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from annotator.dataio.formats.common import Format, FormatError, Parsed, ReadOptions, first_record
+from annotator.dataio.formats.arena import FORMAT as ARENA
 from annotator.dataio.formats.hh_rlhf import FORMAT as HH_RLHF
 from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
 from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
@@ -22,6 +23,7 @@ REGISTRY: dict[str, Format] = {
         LLMBAR,
         MULTIPREF,
         ULTRAFEEDBACK,
+        ARENA,
     )
 }
 FORMATS = tuple(REGISTRY)
