@@ -13,6 +13,7 @@ from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
 from annotator.dataio.formats.native import FORMAT as NATIVE
 from annotator.dataio.formats.trl import FORMAT as TRL
 from annotator.dataio.formats.ultrafeedback import FORMAT as ULTRAFEEDBACK
+from annotator.dataio.formats.ultrafeedback_binarized import FORMAT as ULTRAFEEDBACK_BINARIZED
 
 # One entry per format, in the order the README's table lists them.
 REGISTRY: dict[str, Format] = {
@@ -24,6 +25,7 @@ REGISTRY: dict[str, Format] = {
         LLMBAR,
         MULTIPREF,
         ULTRAFEEDBACK,
+        ULTRAFEEDBACK_BINARIZED,
         ARENA,
         ARENA_CONVERSATIONS,
     )
