@@ -303,7 +303,9 @@ def label_submit(
     """Store the annotator's label for their lease. Submitting again returns the same label."""
     with transaction.atomic():
         lease = (
-            Lease.objects.select_for_update()
+            # Only the lease row: locking the project row too would serialise every submit of
+            # the project, and wait for any transaction that holds it.
+            Lease.objects.select_for_update(of=("self",))
             .select_related("project", "comparison")
             .filter(pk=lease_id)
             .first()
