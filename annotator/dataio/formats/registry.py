@@ -7,6 +7,7 @@ from typing import BinaryIO
 from annotator.dataio.formats.common import Format, FormatError, Parsed, ReadOptions, first_record
 from annotator.dataio.formats.arena import FORMAT as ARENA
 from annotator.dataio.formats.arena_conversations import FORMAT as ARENA_CONVERSATIONS
+from annotator.dataio.formats.helpsteer2 import FORMAT as HELPSTEER2
 from annotator.dataio.formats.hh_rlhf import FORMAT as HH_RLHF
 from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
 from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
@@ -26,6 +27,7 @@ REGISTRY: dict[str, Format] = {
         MULTIPREF,
         ULTRAFEEDBACK,
         ULTRAFEEDBACK_BINARIZED,
+        HELPSTEER2,
         ARENA,
         ARENA_CONVERSATIONS,
     )
