@@ -10,6 +10,7 @@ from annotator.dataio.formats.arena_conversations import FORMAT as ARENA_CONVERS
 from annotator.dataio.formats.helpsteer2 import FORMAT as HELPSTEER2
 from annotator.dataio.formats.hh_rlhf import FORMAT as HH_RLHF
 from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
+from annotator.dataio.formats.mt_bench_human import FORMAT as MT_BENCH_HUMAN
 from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
 from annotator.dataio.formats.native import FORMAT as NATIVE
 from annotator.dataio.formats.trl import FORMAT as TRL
@@ -30,6 +31,7 @@ REGISTRY: dict[str, Format] = {
         HELPSTEER2,
         ARENA,
         ARENA_CONVERSATIONS,
+        MT_BENCH_HUMAN,
     )
 }
 FORMATS = tuple(REGISTRY)
