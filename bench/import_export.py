@@ -6,6 +6,13 @@ process (so its peak RSS is its own), and compares with a plain-ORM baseline (bu
 instances; prefetch_related + json.dumps) measured in the same run on a smaller N.
 
     python bench/import_export.py [--n 100000] [--quick] [--database-url URL]
+    python bench/import_export.py --format multipref,arena   # or --format all
+
+With `--format`, each named import format is timed instead: N rows written from the format's
+published schema (the row builders the tests use, tests/format_rows/), imported with
+`import_comparisons --format NAME` into a project of its own, and the comparisons created per
+second reported beside the native import of the same number of comparisons in the same run
+(`format_ratio_vs_native`). Pairing formats create several comparisons per row.
 
 The last line printed is one JSON object with the figures.
 """
@@ -140,12 +147,79 @@ print(json.dumps(speeds))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _format_rows(name: str, n: int, seed: int) -> list[dict]:
+    import importlib
+
+    module = importlib.import_module(f"tests.format_rows.{name.replace('-', '_')}")
+    return module.rows(n, seed=seed)
+
+
+def _import_created(path: Path, fmt: str, slug: str, env: dict) -> tuple[float, float, int]:
+    """(seconds, peak RSS MB, comparisons created) of one import_comparisons run."""
+    with tempfile.TemporaryFile() as out:
+        seconds, rss = _run(
+            [
+                "import_comparisons",
+                str(path),
+                "--project",
+                slug,
+                "--create-project",
+                "--format",
+                fmt,
+            ],
+            env,
+            stdout=out,
+        )
+        out.seek(0)
+        created = json.loads(out.read().decode().strip().splitlines()[-1])["created"]
+    return seconds, rss, created
+
+
+def _formats_bench(names: list[str], n: int, env: dict) -> dict:
+    """Each format's import of N schema-shaped rows, and the native import of as many
+    comparisons, in the same run."""
+    results: dict = {"n_rows": n, "formats": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-formats-") as tmp:
+        native = Path(tmp) / "native.jsonl"
+        _write_input(native, n, seed=3)
+        seconds, rss, created = _import_created(native, "native", "bench-native", env)
+        results["native_comparisons_per_s"] = round(created / seconds, 1)
+        print(
+            f"native          {created:8d} comparisons {created / seconds:10.0f} /s {rss:7.1f} MB"
+        )
+        for name in names:
+            path = Path(tmp) / f"{name}.jsonl"
+            with path.open("w") as out:
+                for record in _format_rows(name, n, seed=4):
+                    out.write(json.dumps(record) + "\n")
+            seconds, rss, created = _import_created(path, name, f"bench-{name}", env)
+            rate = created / seconds
+            results["formats"][name] = {
+                "comparisons": created,
+                "comparisons_per_s": round(rate, 1),
+                "peak_rss_mb": round(rss, 1),
+                "ratio_vs_native": round(rate / results["native_comparisons_per_s"], 2),
+            }
+            print(f"{name:<15} {created:8d} comparisons {rate:10.0f} /s {rss:7.1f} MB")
+            path.unlink()
+    rates = [f["comparisons_per_s"] for f in results["formats"].values()]
+    results["slowest_format_comparisons_per_s"] = min(rates) if rates else None
+    results["format_ratio_vs_native"] = (
+        round(min(rates) / results["native_comparisons_per_s"], 2) if rates else None
+    )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="comparisons to generate")
     parser.add_argument("--baseline-n", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--format",
+        help="time these import formats instead (comma-separated, or all); see above",
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.baseline_n = 5_000, 1_000
@@ -159,6 +233,23 @@ def main() -> None:
     }
     _recreate_database(args.database_url)
     _run(["migrate", "--no-input", "-v", "0"], env)
+    if args.format:
+        sys.path.insert(0, str(ROOT))
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("SECRET_KEY", "bench-only")
+        import django
+
+        django.setup()
+        from annotator.dataio.formats import FORMATS
+
+        names = [f for f in FORMATS if f not in ("native", "llmbar")]
+        if args.format != "all":
+            names = args.format.split(",")
+            unknown = sorted(set(names) - set(FORMATS))
+            if unknown:
+                raise SystemExit(f"unknown format(s) {unknown}; expected some of {FORMATS}")
+        print(json.dumps(_formats_bench(names, args.n, env)))
+        return
 
     results: dict = {"n": args.n}
     with tempfile.TemporaryDirectory(prefix="bench-io-") as tmp:
