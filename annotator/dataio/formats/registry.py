@@ -8,6 +8,7 @@ from annotator.dataio.formats.common import Format, FormatError, Parsed, ReadOpt
 from annotator.dataio.formats.arena import FORMAT as ARENA
 from annotator.dataio.formats.arena_conversations import FORMAT as ARENA_CONVERSATIONS
 from annotator.dataio.formats.helpsteer2 import FORMAT as HELPSTEER2
+from annotator.dataio.formats.helpsteer2_preference import FORMAT as HELPSTEER2_PREFERENCE
 from annotator.dataio.formats.hh_rlhf import FORMAT as HH_RLHF
 from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
 from annotator.dataio.formats.mt_bench_human import FORMAT as MT_BENCH_HUMAN
@@ -29,6 +30,7 @@ REGISTRY: dict[str, Format] = {
         ULTRAFEEDBACK,
         ULTRAFEEDBACK_BINARIZED,
         HELPSTEER2,
+        HELPSTEER2_PREFERENCE,
         ARENA,
         ARENA_CONVERSATIONS,
         MT_BENCH_HUMAN,
