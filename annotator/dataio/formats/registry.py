@@ -14,6 +14,7 @@ from annotator.dataio.formats.llmbar import FORMAT as LLMBAR
 from annotator.dataio.formats.mt_bench_human import FORMAT as MT_BENCH_HUMAN
 from annotator.dataio.formats.multipref import FORMAT as MULTIPREF
 from annotator.dataio.formats.native import FORMAT as NATIVE
+from annotator.dataio.formats.nectar import FORMAT as NECTAR
 from annotator.dataio.formats.pku_saferlhf import FORMAT as PKU_SAFERLHF
 from annotator.dataio.formats.shp import FORMAT as SHP
 from annotator.dataio.formats.trl import FORMAT as TRL
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Format] = {
         HELPSTEER2_PREFERENCE,
         SHP,
         PKU_SAFERLHF,
+        NECTAR,
         ARENA,
         ARENA_CONVERSATIONS,
         MT_BENCH_HUMAN,
