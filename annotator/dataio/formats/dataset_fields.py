@@ -1,10 +1,11 @@
 """What the readers of published preference datasets share: typed reads of one row's fields that
-collect every problem (never raise), a score gap turned into a label, and a conversation's turns
-as the native prompt."""
+collect every problem (never raise), a score gap turned into a label, the dataset's preference as
+a human or an LM label (`--label-source`), and a conversation's turns as the native prompt."""
 
 import math
 from typing import Any
 
+from annotator.dataio.formats.common import ReadOptions
 from annotator.dataio.records import FieldError
 from annotator.labels import Choice, Strength, label_format
 
@@ -93,6 +94,14 @@ def logistic(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
+
+
+def preference_label(options: ReadOptions, overall: str, rationale: str = "") -> dict:
+    """The dataset's preference as a human label named after the file, or as an LM label of
+    `--label-source lm:JUDGE`."""
+    if options.lm_judge:
+        return {"judge": options.lm_judge, "overall": overall, "rationale": rationale}
+    return {"annotator": options.label_name, "overall": overall, "rationale": rationale}
 
 
 def prompt_from_turns(turns: list[dict]) -> str | list[dict]:

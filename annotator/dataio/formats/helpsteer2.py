@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from annotator.dataio.formats.common import Format, Parsed, ReadOptions, chosen_is_b, json_objects
-from annotator.dataio.formats.dataset_fields import gap_label, number_read, others, text_read
+from annotator.dataio.formats.dataset_fields import (
+    gap_label,
+    number_read,
+    others,
+    preference_label,
+    text_read,
+)
 from annotator.dataio.formats.pairing import group_key, pairs_select
 from annotator.dataio.records import FieldError
 
@@ -36,14 +42,6 @@ def prompt_turns(prompt: str) -> str | list[dict]:
     for role, content in zip(parts[1::2], parts[2::2], strict=True):
         turns.append({"role": role.lower(), "content": content})
     return turns
-
-
-def preference_label(options: ReadOptions, overall: str, rationale: str = "") -> dict:
-    """The dataset's preference as a human label named after the file, or as an LM label of
-    `--label-source lm:JUDGE`."""
-    if options.lm_judge:
-        return {"judge": options.lm_judge, "overall": overall, "rationale": rationale}
-    return {"annotator": options.label_name, "overall": overall, "rationale": rationale}
 
 
 @dataclass(slots=True)

@@ -23,8 +23,14 @@ from annotator.dataio.formats.common import (
     json_objects,
     pair_external_id,
 )
-from annotator.dataio.formats.dataset_fields import kind, number_read, others, text_read
-from annotator.dataio.formats.helpsteer2 import preference_label, prompt_turns
+from annotator.dataio.formats.dataset_fields import (
+    kind,
+    number_read,
+    others,
+    preference_label,
+    text_read,
+)
+from annotator.dataio.formats.helpsteer2 import prompt_turns
 from annotator.dataio.records import FieldError
 from annotator.labels import Choice, Strength, label_format
 

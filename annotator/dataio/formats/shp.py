@@ -20,8 +20,13 @@ from annotator.dataio.formats.common import (
     json_objects,
     pair_external_id,
 )
-from annotator.dataio.formats.dataset_fields import kind, number_read, others, text_read
-from annotator.dataio.formats.helpsteer2 import preference_label
+from annotator.dataio.formats.dataset_fields import (
+    kind,
+    number_read,
+    others,
+    preference_label,
+    text_read,
+)
 from annotator.dataio.records import FieldError
 
 _USED = frozenset({"history", "human_ref_A", "human_ref_B", "labels"})
