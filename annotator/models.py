@@ -172,11 +172,17 @@ class Comparison(models.Model):
     prompt = models.TextField()
     response_a = models.TextField()
     response_b = models.TextField()
+    # The lists of messages when the input gave a conversation (annotator.conversations); the
+    # text fields above then hold them flattened. NULL: given as plain text.
+    prompt_messages = models.JSONField(null=True, blank=True)
+    response_a_messages = models.JSONField(null=True, blank=True)
+    response_b_messages = models.JSONField(null=True, blank=True)
     model_a = models.CharField(max_length=200, blank=True)
     model_b = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     content_hash = models.CharField(
-        max_length=64, help_text="SHA-256 of prompt, response A and response B."
+        max_length=64,
+        help_text="SHA-256 of prompt, response A and response B (their messages if given).",
     )
     route = models.CharField(max_length=10, choices=Route.choices, default=Route.PENDING)
     is_gold = models.BooleanField(default=False, help_text="Known answer, for quality control.")

@@ -2,7 +2,8 @@
 
 The ORM's bulk_create spends most of its time building model instances; imports write tens of
 thousands of rows per second, so they write plain tuples here. Callers pass values already in
-Python types: str for text, dict/list for JSON, datetime, bool, int, float, None.
+Python types: str for text, dict/list for JSON, datetime, bool, int, float, None (SQL NULL, also
+in a JSON column).
 """
 
 from collections.abc import Iterable, Sequence
@@ -79,7 +80,8 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterabl
                     if json_at:
                         row = list(row)
                         for i in json_at:
-                            row[i] = Jsonb(row[i], dumps=orjson.dumps)
+                            if row[i] is not None:
+                                row[i] = Jsonb(row[i], dumps=orjson.dumps)
                     copy.write_row(row)
                     count += 1
             return count
@@ -88,7 +90,8 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterabl
         for row in rows:
             row = list(row)
             for i in json_at:
-                row[i] = orjson.dumps(row[i]).decode()
+                if row[i] is not None:
+                    row[i] = orjson.dumps(row[i]).decode()
             for i in time_at:
                 if isinstance(row[i], datetime):
                     row[i] = adapt(row[i])

@@ -12,6 +12,17 @@ from typing import Any
 
 import orjson
 
+from annotator.conversations import (
+    NUL_PROBLEM,
+    RESPONSE_ROLES,
+    ROLES,
+    Message,
+    messages_blank,
+    messages_canonical,
+    messages_flatten,
+    messages_problems,
+    type_name,
+)
 from annotator.labels import (
     ASPECTS,
     AnnotatorType,
@@ -30,7 +41,6 @@ _ROUTES = tuple(Route.values)
 _SOURCES = tuple(LabelSource.values)
 _ANNOTATOR_TYPES = tuple(AnnotatorType.values)
 _SHOWN_ORDERS = tuple(ShownOrder.values)
-NUL_PROBLEM = "contains a NUL character (\\u0000), which the database cannot store"
 MAX_NAME = 200
 
 
@@ -84,6 +94,9 @@ class LMLabelRecord:
 
 @dataclass(slots=True)
 class ComparisonRecord:
+    """`prompt`, `response_a`, `response_b` are text (flattened when given as messages);
+    the `*_messages` fields hold the lists of messages when the input gave lists."""
+
     external_id: str
     prompt: str
     response_a: str
@@ -95,18 +108,43 @@ class ComparisonRecord:
     gold: str | None = None
     human_labels: list[HumanLabelRecord] = field(default_factory=list)
     lm_labels: list[LMLabelRecord] = field(default_factory=list)
+    prompt_messages: list[Message] | None = None
+    response_a_messages: list[Message] | None = None
+    response_b_messages: list[Message] | None = None
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.prompt, self.response_a, self.response_b)
+        return content_hash(
+            self.prompt,
+            self.response_a,
+            self.response_b,
+            messages=(self.prompt_messages, self.response_a_messages, self.response_b_messages),
+        )
 
 
-def content_hash(prompt: str, response_a: str, response_b: str) -> str:
+# Set in the length prefix of a part given as messages: no text is 2**63 bytes long, so a list
+# never hashes like a string, even one that holds the list's own JSON.
+_MESSAGES_FLAG = 1 << 63
+
+
+def content_hash(
+    prompt: str,
+    response_a: str,
+    response_b: str,
+    *,
+    messages: tuple[list[Message] | None, ...] = (None, None, None),
+) -> str:
+    """SHA-256 of the three texts; a part given as messages (the same place in `messages`)
+    is hashed as its canonical JSON instead, so conversations that flatten alike differ. Plain
+    texts hash as they always have (stored hashes stay valid)."""
     digest = hashlib.sha256()
-    for part in (prompt, response_a, response_b):
-        data = part.encode("utf-8", "surrogatepass")
+    for part, listed in zip((prompt, response_a, response_b), messages, strict=True):
+        if listed is None:
+            data, flag = part.encode("utf-8", "surrogatepass"), 0
+        else:
+            data, flag = messages_canonical(listed), _MESSAGES_FLAG
         # Length-prefixed, so that moving text between fields changes the hash.
-        digest.update(len(data).to_bytes(8, "little"))
+        digest.update((len(data) | flag).to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()
 
@@ -135,7 +173,7 @@ class _Checker:
         key: str,
         *,
         required: bool = False,
-        blank_ok: bool = False,
+        empty_ok: bool = False,
         max_length: int | None = None,
     ) -> str:
         value = self.obj.get(key)
@@ -144,9 +182,9 @@ class _Checker:
                 self.fail(key, "missing" if key not in self.obj else "must not be null")
             return ""
         if not isinstance(value, str):
-            self.fail(key, f"must be a string, not {_type_name(value)}")
+            self.fail(key, f"must be a string, not {type_name(value)}")
             return ""
-        if required and not (value if blank_ok else value.strip()):
+        if required and not empty_ok and not value.strip():
             self.fail(key, "must not be empty")
         if "\x00" in value:
             self.fail(key, NUL_PROBLEM)
@@ -154,12 +192,31 @@ class _Checker:
             self.fail(key, f"is {len(value)} characters long; the limit is {max_length}")
         return value
 
+    def conversation(self, key: str, *, response: bool) -> tuple[str, list[Message] | None]:
+        """A prompt or a response: a string, or a list of messages (a response's roles are
+        assistant and tool). Returns (its text, flattened for a list; the list or None). A
+        response may be empty ("", whitespace or []); a prompt's text must not be blank."""
+        value = self.obj.get(key)
+        if not isinstance(value, list):
+            if value is not None and not isinstance(value, str):
+                self.fail(key, f"must be a string or a list of messages, not {type_name(value)}")
+                return "", None
+            return self.text(key, required=True, empty_ok=response), None
+        problems = messages_problems(value, self.name(key), RESPONSE_ROLES if response else ROLES)
+        for place, problem in problems:
+            self.errors.append(FieldError(place, problem))
+        if problems:
+            return "", None
+        if not response and messages_blank(value):
+            self.fail(key, "must not be empty")
+        return messages_flatten(value), value
+
     def number(self, key: str, *, low: float | None = None, high: float | None = None):
         value = self.obj.get(key)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(key, f"must be a number, not {_type_name(value)}")
+            self.fail(key, f"must be a number, not {type_name(value)}")
             return None
         if value != value:  # NaN
             self.fail(key, "must be a number, not NaN")
@@ -174,7 +231,7 @@ class _Checker:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"must be an integer, not {_type_name(value)}")
+            self.fail(key, f"must be an integer, not {type_name(value)}")
             return None
         if value < low:
             self.fail(key, f"must be at least {low}")
@@ -185,7 +242,7 @@ class _Checker:
         value = self.obj.get(key)
         if value is None or isinstance(value, bool):
             return value
-        self.fail(key, f"must be true, false or null, not {_type_name(value)}")
+        self.fail(key, f"must be true, false or null, not {type_name(value)}")
         return None
 
     def choice(
@@ -206,7 +263,7 @@ class _Checker:
                 self.fail(key, "missing" if key not in self.obj else "must not be null")
             return None
         if not isinstance(value, str):
-            self.fail(key, f"must be a label string, not {_type_name(value)}")
+            self.fail(key, f"must be a label string, not {type_name(value)}")
             return None
         try:
             return label_parse(value)
@@ -219,7 +276,7 @@ class _Checker:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.fail(key, f"must be an ISO 8601 string, not {_type_name(value)}")
+            self.fail(key, f"must be an ISO 8601 string, not {type_name(value)}")
             return None
         try:
             parsed = datetime.fromisoformat(value)
@@ -236,7 +293,7 @@ class _Checker:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.fail(key, f"must be a list, not {_type_name(value)}")
+            self.fail(key, f"must be a list, not {type_name(value)}")
             return []
         out = []
         for index, item in enumerate(value):
@@ -245,7 +302,7 @@ class _Checker:
             else:
                 self.errors.append(
                     FieldError(
-                        f"{self.name(key)}[{index}]", f"must be an object, not {_type_name(item)}"
+                        f"{self.name(key)}[{index}]", f"must be an object, not {type_name(item)}"
                     )
                 )
         return out
@@ -253,18 +310,6 @@ class _Checker:
 
 def _has_nul(value: Any) -> bool:
     return value is not None and b"\\u0000" in orjson.dumps(value)
-
-
-def _type_name(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 COMPARISON_FIELDS = frozenset(
@@ -324,22 +369,13 @@ def record_from_native(obj: Any) -> tuple[ComparisonRecord | None, list[FieldErr
     """Validate one native-format object. Returns the record, or None and every problem found."""
     errors: list[FieldError] = []
     if not isinstance(obj, dict):
-        return None, [FieldError("(line)", f"must be a JSON object, not {_type_name(obj)}")]
+        return None, [FieldError("(line)", f"must be a JSON object, not {type_name(obj)}")]
     check = _Checker(obj, "", errors)
     check.unknown_keys(COMPARISON_FIELDS)
-    record = ComparisonRecord(
-        external_id=check.text("external_id", required=True, max_length=MAX_EXTERNAL_ID),
-        prompt=check.text("prompt", required=True),
-        # A whitespace-only response is real data (HH-RLHF's silent refusals); "" is not.
-        response_a=check.text("response_a", required=True, blank_ok=True),
-        response_b=check.text("response_b", required=True, blank_ok=True),
-        model_a=check.text("model_a", max_length=MAX_NAME),
-        model_b=check.text("model_b", max_length=MAX_NAME),
-        route=check.choice("route", _ROUTES),
-    )
+    record = _comparison_texts(check)
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
-        check.fail("metadata", f"must be an object, not {_type_name(metadata)}")
+        check.fail("metadata", f"must be an object, not {type_name(metadata)}")
     elif _has_nul(metadata):
         check.fail("metadata", NUL_PROBLEM)
     else:
@@ -381,6 +417,28 @@ def record_from_native(obj: Any) -> tuple[ComparisonRecord | None, list[FieldErr
     return (None, errors) if errors else (record, errors)
 
 
+def _comparison_texts(check: _Checker) -> ComparisonRecord:
+    """The record's id, texts (and their messages), models and route."""
+    external_id = check.text("external_id", required=True, max_length=MAX_EXTERNAL_ID)
+    prompt, prompt_messages = check.conversation("prompt", response=False)
+    # An empty or whitespace-only response is real data (HH-RLHF's silent refusals, a model
+    # that said nothing): the other response wins. Null stays an error here.
+    response_a, response_a_messages = check.conversation("response_a", response=True)
+    response_b, response_b_messages = check.conversation("response_b", response=True)
+    return ComparisonRecord(
+        external_id=external_id,
+        prompt=prompt,
+        response_a=response_a,
+        response_b=response_b,
+        prompt_messages=prompt_messages,
+        response_a_messages=response_a_messages,
+        response_b_messages=response_b_messages,
+        model_a=check.text("model_a", max_length=MAX_NAME),
+        model_b=check.text("model_b", max_length=MAX_NAME),
+        route=check.choice("route", _ROUTES),
+    )
+
+
 def _human_label(check: _Checker) -> HumanLabelRecord | None:
     before = len(check.errors)
     check.unknown_keys(HUMAN_LABEL_FIELDS)
@@ -392,7 +450,7 @@ def _human_label(check: _Checker) -> HumanLabelRecord | None:
     if check.obj.get("confidence") is not None:
         raw = check.obj["confidence"]
         if not isinstance(raw, str):
-            check.fail("confidence", f"must be a string, not {_type_name(raw)}")
+            check.fail("confidence", f"must be a string, not {type_name(raw)}")
         else:
             try:
                 confidence = confidence_parse(raw)

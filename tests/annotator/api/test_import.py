@@ -269,7 +269,7 @@ def test_a_failed_background_job_reports_line_numbered_errors(
     team, clients, celery_worker_process, settings, tmp_path
 ):
     settings.IMPORT_DIR = tmp_path / "imports"
-    body = _jsonl(native("a"), native("b", response_b=""), "{oops")
+    body = _jsonl(native("a"), native("b", prompt=" "), "{oops")
 
     queued = _post(clients["admin"], body, "?name=bad.jsonl&background=true")
     done = wait_for(
@@ -280,7 +280,7 @@ def test_a_failed_background_job_reports_line_numbered_errors(
     assert done
     job = clients["admin"].get(queued.json()["url"]).json()
     assert job["status"] == "failed" and job["error_count"] == 2
-    assert job["errors"][0] == {"line": 2, "field": "response_b", "problem": "must not be empty"}
+    assert job["errors"][0] == {"line": 2, "field": "prompt", "problem": "must not be empty"}
     assert job["errors"][1]["line"] == 3 and job["errors"][1]["field"] == "(line)"
     assert not Comparison.objects.exists()
 

@@ -78,12 +78,78 @@ def test_blank_lines_are_ignored_and_line_numbers_stay_true(project, write_lines
     assert result.error_lines == [f"{path}:4: prompt: must not be empty"]
 
 
-def test_a_whitespace_only_response_is_data_but_an_empty_one_is_not(
+def test_empty_and_whitespace_only_responses_are_data_stored_as_they_are(
     project, write_lines, run_import
 ):
-    assert run_import(write_lines([native("a", response_a=" ")])).ok
-    result = run_import(write_lines([native("b", response_b="")], name="two.jsonl"))
-    assert "response_b: must not be empty" in result.stderr
+    result = run_import(write_lines([native("a", response_a=" \n"), native("b", response_b="")]))
+
+    assert result.ok, result.stderr
+    stored = dict(Comparison.objects.values_list("external_id", "response_a"))
+    assert stored["a"] == " \n"
+    assert Comparison.objects.get(external_id="b").response_b == ""
+
+
+def test_a_null_response_is_an_error_in_native(project, write_lines, run_import):
+    path = write_lines([native("a", response_b=None)])
+    assert run_import(path).error_lines == [f"{path}:1: response_b: must not be null"]
+
+
+CONVERSATION = [
+    {"role": "system", "content": "Answer in one word."},
+    {"role": "user", "content": "Capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+    {"role": "user", "content": "And of Italy?"},
+]
+TOOL_TURNS = [
+    {"role": "assistant", "content": "Looking it up."},
+    {"role": "tool", "content": "Rome", "tool_call_id": "call-1"},
+    {"role": "assistant", "content": "Rome."},
+]
+
+
+def test_a_conversation_is_stored_as_messages_with_its_text_flattened(
+    project, write_lines, run_import
+):
+    record = native("conv", prompt=CONVERSATION, response_a=TOOL_TURNS, response_b=[])
+    result = run_import(write_lines([record, native("plain")]))
+
+    assert result.ok, result.stderr
+    conv = Comparison.objects.get(external_id="conv")
+    assert conv.prompt_messages == CONVERSATION
+    assert conv.prompt.startswith("System: Answer in one word.\n\nUser: Capital of France?")
+    assert conv.response_a_messages == TOOL_TURNS
+    assert "Tool: Rome" in conv.response_a
+    assert (conv.response_b, conv.response_b_messages) == ("", [])
+    plain = Comparison.objects.get(external_id="plain")
+    # Plain text stores SQL NULL, not a JSON null.
+    assert Comparison.objects.filter(pk=plain.pk, prompt_messages__isnull=True).exists()
+    assert plain.response_a_messages is None
+
+
+def test_a_conversation_reimported_unchanged_is_skipped_and_changed_is_an_error(
+    project, write_lines, run_import
+):
+    record = native("conv", prompt=CONVERSATION, response_a=TOOL_TURNS)
+    assert run_import(write_lines([record])).ok
+    # The same messages with their keys in another order are the same conversation.
+    reordered = [{"content": m["content"], "role": m["role"]} for m in CONVERSATION]
+    again = run_import(write_lines([record | {"prompt": reordered}], name="again.jsonl"))
+    assert again.ok and again.summary["skipped"] == 1
+
+    # The same flattened text given as a string is different content.
+    flat = Comparison.objects.get().prompt
+    path = write_lines([record | {"prompt": flat}], name="flat.jsonl")
+    assert "already exists with different content" in run_import(path).stderr
+
+
+def test_update_rewrites_the_messages(project, write_lines, run_import):
+    assert run_import(write_lines([native("conv", prompt=CONVERSATION)])).ok
+    path = write_lines([native("conv", response_b=TOOL_TURNS)], name="new.jsonl")
+
+    assert run_import(path, update=True).summary["updated"] == 1
+    conv = Comparison.objects.get()
+    assert (conv.prompt, conv.prompt_messages) == ("Question conv?", None)
+    assert conv.response_b_messages == TOOL_TURNS
 
 
 BAD_LINES = [
@@ -96,7 +162,17 @@ BAD_LINES = [
     ({k: v for k, v in native("x").items() if k != "external_id"}, "external_id", "missing"),
     (native("x", prompt="   "), "prompt", "must not be empty"),
     (native(""), "external_id", "must not be empty"),
-    (native("x", prompt=42), "prompt", "must be a string, not a number"),
+    (native("x", prompt=42), "prompt", "must be a string or a list of messages, not a number"),
+    (
+        native("x", prompt=[{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]),
+        "prompt[1].role",
+        "'robot' is not one of system, user, assistant, tool",
+    ),
+    (
+        native("x", response_a=[{"role": "assistant", "content": 3}]),
+        "response_a[0].content",
+        "must be a string, not a number",
+    ),
     (native("x", model_a=["m"]), "model_a", "must be a string, not a list"),
     (native("x", metadata="tags"), "metadata", "must be an object, not a string"),
     (native("x", human_labels={"annotator": "a"}), "human_labels", "must be a list"),
@@ -211,7 +287,7 @@ def test_every_error_is_listed_with_its_line(project, write_lines, run_import):
     result = run_import(path)
     assert result.error_lines == [
         f"{path}:1: prompt: must not be empty",
-        f"{path}:3: response_a: must be a string, not a number",
+        f"{path}:3: response_a: must be a string or a list of messages, not a number",
         f"{path}:4: (line): invalid JSON: unexpected end of data at column 2",
     ]
     assert "failed with 3 errors" in result.error
