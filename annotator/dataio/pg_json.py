@@ -10,6 +10,7 @@ Each value kind has an SQL expression that writes what `orjson.dumps` writes for
 - text with `to_json` (the same escapes as orjson: `\\n`, `\\u001f`, non-ASCII as it is);
 - values from a checked list (choices, sources) and our own constants, quoted as they are;
 - JSON columns as PostgreSQL prints them (as the Python path embeds them on PostgreSQL);
+- a prompt or response: its messages (a JSON column) where stored, else its text;
 - doubles in orjson's layout of the shortest round-trip digits, which both share: PostgreSQL
   switches to exponents below 1e-4 and from 1e15 and pads them (`1e-05`, `1.5e-07`), orjson from
   below 1e-5 and from 1e16 without padding (`0.00001`, `1.5e-7`); NaN and infinities are null.
@@ -24,7 +25,7 @@ Every piece that can be NULL is coalesced: one NULL would blank the whole line.
 from collections.abc import Sequence
 from typing import Literal
 
-Kind = Literal["text", "choice", "label", "json", "float", "int", "bool", "time"]
+Kind = Literal["text", "choice", "label", "json", "float", "int", "bool", "time", "messages"]
 
 
 def _quoted(expression: str) -> str:
@@ -80,9 +81,13 @@ _WRITERS = {
 
 
 def json_value_sql(kind: Kind, *columns: str) -> str:
-    """SQL text of one JSON value of `kind` from `columns` (a label: its choice and strength)."""
+    """SQL text of one JSON value of `kind` from `columns` (a label: its choice and strength;
+    messages: the JSON column of the messages, then the text column written when it is NULL)."""
     if kind == "label":
         return _label(*columns)
+    if kind == "messages":
+        messages, text = columns
+        return f"COALESCE({messages}::text, to_json({text})::text, 'null')"
     (column,) = columns
     return _WRITERS[kind](column)
 

@@ -32,10 +32,13 @@ def _columns(model, alias: str, *names: str) -> tuple[str, ...]:
 # The keys of python_full's COMPARISON_COLUMNS, HUMAN_LABEL_COLUMNS and LM_LABEL_COLUMNS, in
 # their order, as (key, kind, columns).
 COMPARISON_FIELDS = (
+    ("external_id", "text", _columns(Comparison, "c", "external_id")),
+    # A conversation goes out as its list of messages, plain text as a string.
     *(
-        (key, "text", _columns(Comparison, "c", key))
-        for key in ("external_id", "prompt", "response_a", "response_b", "model_a", "model_b")
+        (key, "messages", _columns(Comparison, "c", f"{key}_messages", key))
+        for key in ("prompt", "response_a", "response_b")
     ),
+    *((key, "text", _columns(Comparison, "c", key)) for key in ("model_a", "model_b")),
     ("metadata", "json", _columns(Comparison, "c", "metadata")),
     ("route", "choice", _columns(Comparison, "c", "route")),
     ("gold", "label", (*_columns(Comparison, "c", "gold_choice"), f"'{Strength.UNKNOWN}'")),

@@ -99,6 +99,11 @@ COMPARISON_COLUMNS = (
     "route",
     "gold",
 )
+# Read after the row's own columns: where a text was given as messages, the messages go out.
+_MESSAGES = {
+    1 + COMPARISON_COLUMNS.index(key): f"{key}_messages"
+    for key in ("prompt", "response_a", "response_b")
+}
 _LABELS = ("human_labels", "lm_labels")
 _FullOut = make_dataclass("_FullOut", ["_id", *COMPARISON_COLUMNS, *_LABELS])
 _FullOutWithConfidence = make_dataclass(
@@ -116,7 +121,7 @@ def full_lines(
         for rows in comparison_batches(comparisons, batch_size, _comparison_select)
     )
     for rows, (humans, lms) in batches:
-        rows = _portable(rows, json=[1 + COMPARISON_COLUMNS.index("metadata")])
+        rows = _portable(_with_messages(rows), json=[1 + COMPARISON_COLUMNS.index("metadata")])
         if confidence is None:
             yield b"".join(
                 [
@@ -158,8 +163,26 @@ def _lines_with_confidence(
 
 def _comparison_select(comparisons: QuerySet) -> QuerySet:
     return comparisons.annotate(export_gold=_judgement("gold_choice")).values_list(
-        "id", *COMPARISON_COLUMNS[:-1], "export_gold"
+        "id", *COMPARISON_COLUMNS[:-1], "export_gold", *_MESSAGES.values()
     )
+
+
+def _with_messages(rows: list[tuple]) -> list[tuple]:
+    """The rows without their trailing messages columns, each text that has messages replaced
+    by them (JSON text embedded as it is: a Fragment, as PostgreSQL's driver returns it)."""
+    width, places = 1 + len(COMPARISON_COLUMNS), list(_MESSAGES)
+    out = []
+    for row in rows:
+        listed = row[width:]
+        if listed.count(None) == len(listed):
+            out.append(row[:width])
+            continue
+        fixed = list(row[:width])
+        for place, messages in zip(places, listed, strict=True):
+            if messages is not None:
+                fixed[place] = messages if isinstance(messages, Fragment) else Fragment(messages)
+        out.append(tuple(fixed))
+    return out
 
 
 def _labels(project: Project, rows: list[tuple]) -> tuple[dict, dict]:

@@ -53,3 +53,21 @@ def test_the_json_postgresql_writes_has_the_python_paths_keys_in_order():
     assert keys(postgres_full.COMPARISON_FIELDS) == list(python_full.COMPARISON_COLUMNS)
     assert keys(postgres_full.HUMAN_LABEL_FIELDS) == list(python_full.HUMAN_LABEL_COLUMNS)
     assert keys(postgres_full.LM_LABEL_FIELDS) == list(python_full.LM_LABEL_COLUMNS)
+
+
+def test_conversations_written_by_postgresql_have_the_bytes_python_writes(
+    project, monkeypatch, write_lines, run_import
+):
+    from django.db import connection
+
+    from tests.annotator.dataio.export.test_python_full import RECORDS
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL writes the `full` JSON only on PostgreSQL")
+    assert run_import(write_lines(RECORDS)).ok
+
+    written = b"".join(dataset_export_lines(project=project, format="full"))
+
+    assert written == _python_full(monkeypatch, project)
+    rows = {row["external_id"]: row for row in exported_rows(written)}
+    assert isinstance(rows["conv"]["prompt"], list) and rows["blank"]["response_b"] == []
