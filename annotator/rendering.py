@@ -9,10 +9,14 @@ through.
 
 import functools
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
+
+from annotator.conversations import Message, role_label
 
 # Images are off: a remote image would load from the annotator's browser (tracking, leaking which
 # annotator saw what). `![alt](url)` then renders as "!" followed by a plain link.
@@ -95,3 +99,27 @@ def sanitize_html(html: str) -> str:
         set_tag_attribute_values={"a": {"target": "_blank"}},
         strip_comments=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedTurn:
+    """One message of a conversation as the page shows it."""
+
+    role: str  # system, user, assistant or tool (checked at import)
+    label: str  # what the page writes: "User", "Tool (get_weather)"
+    html: str  # the content as sanitised HTML (markdown_render); "" when blank
+    empty: bool  # no visible content
+
+
+def turns_render(messages: Sequence[Message]) -> list[RenderedTurn]:
+    """The messages of a prompt or a response as turns: role, label and sanitised content."""
+    turns = []
+    for message in messages:
+        role, content = message["role"], message["content"]
+        label = role_label(role)
+        name = message.get("name")
+        if isinstance(name, str) and name.strip():
+            label = f"{label} ({name.strip()})"
+        empty = not content.strip()
+        turns.append(RenderedTurn(role, label, "" if empty else markdown_render(content), empty))
+    return turns

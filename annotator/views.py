@@ -66,13 +66,16 @@ def _work_context(request, project, lease: Lease | None, form=None, message="", 
     }
     if lease is not None:
         comparison = lease.comparison
-        a, b = comparison.response_a, comparison.response_b
+        a = (comparison.response_a, comparison.response_a_messages)
+        b = (comparison.response_b, comparison.response_b_messages)
         first, second = (a, b) if lease.shown_order == "AB" else (b, a)
         form = form or LabelForm(project=project)
         context.update(
             comparison=comparison,
-            first=first,
-            second=second,
+            first=first[0],
+            first_messages=first[1],
+            second=second[0],
+            second_messages=second[1],
             form=form,
             fields=form.display(),
             submit_url=reverse("annotator:submit", args=[project.slug, lease.pk]),

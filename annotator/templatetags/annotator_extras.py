@@ -3,7 +3,8 @@
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from annotator.rendering import markdown_render
+from annotator.conversations import messages_blank
+from annotator.rendering import markdown_render, turns_render
 
 register = template.Library()
 
@@ -15,6 +16,21 @@ def markdown(text) -> SafeString:
         return mark_safe("")
     # Safe to mark: markdown_render escapes raw HTML and sanitises its own output.
     return mark_safe(markdown_render(str(text)))
+
+
+@register.inclusion_tag("annotator/_conversation.html")
+def conversation(text: str, messages=None, response: bool = False) -> dict:
+    """`{% conversation comparison.prompt comparison.prompt_messages %}`: a prompt or response,
+    as turns with their roles when it was given as messages, else as markdown; with
+    `response=True` an empty or whitespace-only response shows an explicit marker (the
+    annotator must see that nothing was said, not a blank panel)."""
+    if response:
+        empty = messages_blank(messages) if messages is not None else not (text or "").strip()
+        if empty:
+            return {"empty": True}
+    if messages is not None:
+        return {"turns": turns_render(messages)}
+    return {"text": text}
 
 
 @register.filter

@@ -1,11 +1,12 @@
 """markdown_render: LLM markdown becomes readable HTML, and nothing in it can run."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
 from django.template import engines
 
-from annotator.rendering import markdown_render, sanitize_html
+from annotator.rendering import markdown_render, sanitize_html, turns_render
 
 REL = 'rel="noopener noreferrer nofollow"'
 
@@ -165,3 +166,60 @@ def test_template_filter_renders_and_marks_safe():
     html = template.render({"text": "**hi** <script>x</script>"})
     assert html == "<p><strong>hi</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"
     assert template.render({"text": None}) == ""
+
+
+def test_turns_keep_their_role_and_render_their_content_safely():
+    turns = turns_render(
+        [
+            {"role": "system", "content": "Be *brief*."},
+            {"role": "user", "content": "<script>x</script> hi"},
+            {"role": "tool", "content": " ", "name": "lookup"},
+        ]
+    )
+
+    assert [(t.role, t.label, t.empty) for t in turns] == [
+        ("system", "System", False),
+        ("user", "User", False),
+        ("tool", "Tool (lookup)", True),
+    ]
+    assert turns[0].html == "<p>Be <em>brief</em>.</p>\n"
+    assert "<script>" not in turns[1].html and "&lt;script&gt;" in turns[1].html
+    assert turns[2].html == ""
+
+
+def _conversation_tag(**context) -> str:
+    template = engines["django"].from_string(
+        "{% load annotator_extras %}{% conversation text messages response=response %}"
+    )
+    return template.render({"messages": None, "response": False, **context})
+
+
+def test_the_conversation_tag_shows_turns_with_roles():
+    html = _conversation_tag(
+        text="ignored",
+        messages=[
+            {"role": "user", "content": "**Q**"},
+            {"role": "assistant", "content": "<b>A</b>"},
+        ],
+    )
+
+    roles = re.findall(r'<div class="turn-role">([^<]*)</div>', html)
+    assert roles == ["User", "Assistant"]
+    assert "<strong>Q</strong>" in html and "&lt;b&gt;A&lt;/b&gt;" in html
+    _assert_inert(html)
+
+
+@pytest.mark.parametrize(
+    ("text", "messages"),
+    [("", None), (" \n\t", None), ("", []), ("", [{"role": "assistant", "content": "  "}])],
+)
+def test_an_empty_response_shows_a_marker(text, messages):
+    html = _conversation_tag(text=text, messages=messages, response=True)
+    assert '<p class="empty-response" data-testid="empty-response">(empty response)</p>' in html
+    assert "turn-role" not in html
+
+
+def test_plain_text_renders_as_markdown_and_a_response_with_text_has_no_marker():
+    html = _conversation_tag(text="*hi*", response=True)
+    assert '<div class="md"><p><em>hi</em></p>' in html
+    assert "empty-response" not in html and "turn" not in html

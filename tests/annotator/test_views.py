@@ -1,13 +1,15 @@
 """The annotator pages through HTTP: htmx and plain forms, blind labelling, access rules."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from annotator.conversations import messages_flatten
 from annotator.models import HumanLabel, Lease, Role, Route
-from tests.factories import LMLabelFactory, MembershipFactory, ProjectFactory
+from tests.factories import ComparisonFactory, LMLabelFactory, MembershipFactory, ProjectFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -232,3 +234,42 @@ def test_get_is_not_allowed_on_submit(client, setup):
     client.get(reverse("annotator:annotate", args=["p"]))
     lease = Lease.objects.get()
     assert client.get(reverse("annotator:submit", args=["p", lease.pk])).status_code == 405
+
+
+def test_the_annotate_page_shows_a_conversation_by_turn_and_marks_an_empty_response(client, db):
+    project = ProjectFactory(slug="chat", labels_per_item=1)
+    turns = [
+        {"role": "system", "content": "Be *brief*."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And <script>window.pwned=1</script> Italy?"},
+    ]
+    ComparisonFactory(
+        project=project,
+        prompt=messages_flatten(turns),
+        prompt_messages=turns,
+        response_a="",
+        response_b_messages=[
+            {"role": "assistant", "content": "Looking it up."},
+            {"role": "tool", "content": "Rome", "name": "lookup"},
+        ],
+        route=Route.HUMAN,
+    )
+    user = MembershipFactory(project=project, user__username="ann").user
+
+    page = _client(client, user).get(reverse("annotator:annotate", args=["chat"])).content.decode()
+
+    prompt = page[page.index('id="prompt-title"') : page.index('class="responses"')]
+    assert re.findall(r'<div class="turn-role">([^<]*)</div>', prompt) == [
+        "System",
+        "User",
+        "Assistant",
+        "User",
+    ]
+    assert "<em>brief</em>" in prompt and "<script>window.pwned" not in page
+    panels = page[page.index('class="responses"') :]
+    assert panels.count('class="empty-response"') == 1
+    assert re.findall(r'<div class="turn-role">([^<]*)</div>', panels) == [
+        "Assistant",
+        "Tool (lookup)",
+    ]
