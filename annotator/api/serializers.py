@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from annotator.api.project_settings import SectionField, project_settings_sections
 from annotator.api.services import PROJECT_EDITABLE
+from annotator.conversations import ROLES
 from annotator.dataio.export import EXPORT_FORMATS
 from annotator.dataio.formats import FORMAT_CHOICES
 from annotator.dataio.formats.pairing import PAIRINGS
@@ -131,7 +132,32 @@ class LMLabelSerializer(serializers.ModelSerializer):
         return label_format(label.choice, label.strength)
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "nullable": True,
+        "items": {
+            "type": "object",
+            "properties": {
+                "role": {"type": "string", "enum": list(ROLES)},
+                "content": {"type": "string"},
+            },
+            "required": ["role", "content"],
+            "additionalProperties": True,
+        },
+        "description": "The messages when given as a conversation (the text field holds them "
+        "flattened); null for plain text.",
+    }
+)
+class MessagesField(serializers.JSONField):
+    pass
+
+
 class ComparisonSerializer(serializers.ModelSerializer):
+    prompt_messages = MessagesField(read_only=True)
+    response_a_messages = MessagesField(read_only=True)
+    response_b_messages = MessagesField(read_only=True)
+
     class Meta:
         model = Comparison
         fields = [
@@ -140,6 +166,9 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "prompt",
             "response_a",
             "response_b",
+            "prompt_messages",
+            "response_a_messages",
+            "response_b_messages",
             "model_a",
             "model_b",
             "metadata",

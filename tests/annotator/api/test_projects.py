@@ -139,3 +139,27 @@ def test_another_projects_comparison_is_not_found(team, clients):
     elsewhere = comparison_with_labels(team.other, "x")
 
     assert clients["admin"].get(f"{P}/comparisons/{elsewhere.pk}/").status_code == 404
+
+
+def test_comparisons_show_their_messages_read_only(team, clients):
+    turns = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    tool = [{"role": "tool", "content": "42", "tool_call_id": "c1"}]
+    conv = ComparisonFactory(
+        project=team.project,
+        external_id="conv",
+        prompt="User: Hi\n\nAssistant: Hello",
+        prompt_messages=turns,
+        response_a="",
+        response_b_messages=tool,
+    )
+    ComparisonFactory(project=team.project, external_id="text")
+
+    listed = {
+        c["external_id"]: c for c in clients["viewer"].get(f"{P}/comparisons/").json()["results"]
+    }
+    detail = clients["viewer"].get(f"{P}/comparisons/{conv.pk}/").json()
+
+    assert listed["conv"]["prompt_messages"] == turns == detail["prompt_messages"]
+    assert (listed["conv"]["response_a"], listed["conv"]["response_a_messages"]) == ("", None)
+    assert detail["response_b_messages"] == tool
+    assert listed["text"]["prompt_messages"] is None
