@@ -3,8 +3,13 @@
 A system text names the criteria and tells the judge to ignore order, length and style; the user
 turn holds the prompt and the two responses between markers and asks for one label. The model's
 next-token distribution over the labels is the judgement: scored, never parsed.
+
+A comparison given as a conversation goes into the same user turn as a transcript that keeps
+every role (`judge_text`): the judge's own chat template then wraps the judge's two messages as
+it wraps any other. An empty response is shown as EMPTY_RESPONSE, never as nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 BINARY = "binary"
@@ -35,6 +40,9 @@ DEFAULT_TEMPLATE = (
     "{question}"
 )
 TRUNCATION_MARKER = "\n[... truncated ...]\n"
+# What the judge reads for an empty or whitespace-only response: a blank between the markers
+# could be taken for a formatting slip; said outright, the judge can prefer the other response.
+EMPTY_RESPONSE = "[This response is empty.]"
 
 
 @dataclass(frozen=True)
@@ -71,3 +79,40 @@ def judge_messages(spec: PromptSpec, item: JudgeInput, *, first=None, second=Non
         question=spec.question,
     )
     return [{"role": "system", "content": spec.system}, {"role": "user", "content": user}]
+
+
+def judge_text(text: str, messages: Sequence[dict] | None, *, response: bool = False) -> str:
+    """What the judge reads for a prompt or a response: its text, or, given as messages, a
+    transcript with every turn's role (`### User:` then its content). One message of the
+    expected role (a user prompt, an assistant response) is shown as its content alone, as plain
+    text would be. A blank response is EMPTY_RESPONSE."""
+    if messages is not None:
+        plain_role = "assistant" if response else "user"
+        if len(messages) == 1 and messages[0]["role"] == plain_role:
+            text = messages[0]["content"]
+        else:
+            text = "\n\n".join(
+                f"### {_role_name(m)}:\n{m['content']}" for m in messages if m["content"].strip()
+            )
+    if response and not text.strip():
+        return EMPTY_RESPONSE
+    return text
+
+
+def _role_name(message: dict) -> str:
+    name = message.get("name")
+    role = message["role"].capitalize()
+    return f"{role} ({name})" if isinstance(name, str) and name.strip() else role
+
+
+def judge_inputs(
+    pk: int,
+    texts: tuple[str, str, str],
+    messages: tuple[Sequence[dict] | None, ...] = (None, None, None),
+) -> tuple[JudgeInput, JudgeInput]:
+    """The two shown orders (AB, BA) of a comparison from its (prompt, A, B) texts and their
+    messages (None where given as plain text)."""
+    prompt = judge_text(texts[0], messages[0])
+    a = judge_text(texts[1], messages[1], response=True)
+    b = judge_text(texts[2], messages[2], response=True)
+    return JudgeInput((pk, "AB"), prompt, a, b), JudgeInput((pk, "BA"), prompt, b, a)

@@ -36,8 +36,8 @@ from scoring.judging.combine import verdict_combine
 from scoring.judging.prompts import (
     DEFAULT_SYSTEM,
     DEFAULT_TEMPLATE,
-    JudgeInput,
     PromptSpec,
+    judge_inputs,
 )
 from scoring.judging.tasks import judge_project_task
 from scoring.local_models import MODELS
@@ -218,11 +218,7 @@ def judge_run_execute(
         JudgeRun.objects.filter(pk=run.pk).update(device=run.device)
         started, pairs = time.perf_counter(), 0
         while True:
-            chunk = list(
-                _unlabelled(run)
-                .order_by("id")
-                .values_list("id", "prompt", "response_a", "response_b")[:chunk_size]
-            )
+            chunk = _chunk_fetch(run, chunk_size)
             if not chunk:
                 break
             labels = _judge_chunk(backend, judge, chunk)
@@ -251,11 +247,20 @@ def judge_run_execute(
     return JudgeRun.objects.get(pk=run.pk)
 
 
+def _chunk_fetch(run: JudgeRun, chunk_size: int) -> list[tuple]:
+    """The next comparisons the run lacks: id, the three texts, then their messages."""
+    texts = ("prompt", "response_a", "response_b")
+    return list(
+        _unlabelled(run)
+        .order_by("id")
+        .values_list("id", *texts, *(f"{key}_messages" for key in texts))[:chunk_size]
+    )
+
+
 def _judge_chunk(backend: JudgeBackend, judge: Judge, chunk: list[tuple]) -> list[LMLabel]:
     inputs = []
-    for pk, prompt, a, b in chunk:
-        inputs.append(JudgeInput((pk, "AB"), prompt, a, b))
-        inputs.append(JudgeInput((pk, "BA"), prompt, b, a))
+    for pk, prompt, a, b, *messages in chunk:
+        inputs.extend(judge_inputs(pk, (prompt, a, b), tuple(messages)))
     scores = {score.key: score for score in backend.score(inputs)}
     labels = []
     for pk, *_ in chunk:

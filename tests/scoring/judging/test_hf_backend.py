@@ -176,6 +176,22 @@ def test_long_responses_are_cut_never_the_question(tiny):
     assert score.truncated
 
 
+@pytest.mark.parametrize("max_input_tokens", [2048, 200])
+def test_an_empty_response_is_scored_whole_or_cut(tiny, max_input_tokens):
+    from scoring.judging.prompts import judge_inputs
+
+    backend = _backend(tiny, max_input_tokens=max_input_tokens)
+    # The empty response as the judge reads it, and a raw "" (a caller that passes one as is).
+    ab, ba = judge_inputs(1, ("what is the capital of france ?", "", "very long text " * 80))
+    raw = _item(2, first="", second="very long text " * 80)
+
+    scores = backend.score([ab, ba, raw])
+
+    assert [s.key for s in scores] == [(1, "AB"), (1, "BA"), (2, "AB")]
+    assert all(sum(s.label_probs.values()) == pytest.approx(1.0) for s in scores)
+    assert all(s.truncated == (max_input_tokens == 200) for s in scores)
+
+
 def test_a_prompt_too_long_for_the_limit_is_a_clear_error(tiny):
     backend = _backend(tiny, max_input_tokens=20)
     with pytest.raises(JudgeBackendError, match="the prompt alone takes"):

@@ -13,6 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from annotator.models import LMLabel
+from scoring.judging.prompts import EMPTY_RESPONSE
 from scoring.judging.runs import (
     JudgeRunActive,
     judge_run_execute,
@@ -23,7 +24,7 @@ from scoring.judging.runs import (
 )
 from scoring.models import JudgeRun
 from tests.conftest import wait_for
-from tests.factories import JudgeFactory, JudgeRunFactory, ProjectFactory
+from tests.factories import ComparisonFactory, JudgeFactory, JudgeRunFactory, ProjectFactory
 from tests.scoring.judging.helpers import PrefersGood, good_answer_comparisons
 from tests.scoring.tiny_models import tiny_llama, tiny_tokenizer
 
@@ -65,6 +66,38 @@ def test_a_run_labels_every_comparison_with_both_orders(judged):
         assert label.position_consistent is True
         assert set(label.raw_output) == {"ab", "ba"}
     assert judge in project.scoring.judges.all()
+
+
+def test_a_conversation_and_an_empty_response_are_judged_from_their_turns(db):
+    project = ProjectFactory(slug="chat")
+    turns = [
+        {"role": "user", "content": "question 1"},
+        {"role": "assistant", "content": "meh"},
+        {"role": "user", "content": "question 2"},
+    ]
+    ComparisonFactory(
+        project=project,
+        prompt="flattened",
+        prompt_messages=turns,
+        response_a="",
+        response_b_messages=[{"role": "assistant", "content": "GOOD answer"}],
+        response_b="GOOD answer",
+    )
+    judge = JudgeFactory(name="fake-judge")
+    backend = PrefersGood()
+    seen = []
+    score = backend.score
+    backend.score = lambda inputs: seen.extend(inputs) or score(inputs)
+
+    run = judge_run_execute(
+        run_id=judge_run_start(project=project, judge=judge, enqueue=False).pk, backend=backend
+    )
+
+    assert run.status == "succeeded"
+    ab = next(item for item in seen if item.key[1] == "AB")
+    assert ab.prompt == "### User:\nquestion 1\n\n### Assistant:\nmeh\n\n### User:\nquestion 2"
+    assert (ab.first, ab.second) == (EMPTY_RESPONSE, "GOOD answer")
+    assert LMLabel.objects.get().choice == "B"
 
 
 def test_a_second_run_only_labels_what_is_missing(judged):
