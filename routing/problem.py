@@ -249,6 +249,13 @@ def _fold_ids(labelled: np.ndarray, folds: int, rng: np.random.Generator) -> np.
     return out
 
 
+def len_ratio(shorter: np.ndarray, longer: np.ndarray) -> np.ndarray:
+    """Shorter over longer response length: 1 for two empty responses (equal lengths, not an
+    unknown), 0 when one is empty; NaN only where the lengths are unknown."""
+    safe = np.where(longer > 0, longer, 1.0)
+    return np.where(longer > 0, shorter / safe, np.where(longer == 0, 1.0, np.nan))
+
+
 def feature_matrix(
     inputs: RoutingInputs, ranks: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, list[str]]:
@@ -259,9 +266,7 @@ def feature_matrix(
         values = np.asarray(inputs.text[c], dtype=np.float64)
         named.append((c, np.log1p(values) if c.startswith("len_") else values))
     named += [(f"rank_{c}", ranks[c]) for c in RANKED_LENGTHS]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shorter, longer = inputs.text["len_shorter"], inputs.text["len_longer"]
-        named.append(("len_ratio", np.where(longer > 0, shorter / longer, np.nan)))
+    named.append(("len_ratio", len_ratio(inputs.text["len_shorter"], inputs.text["len_longer"])))
     named += [
         ("judge_p_a", inputs.p_a),
         ("judge_confidence", np.abs(inputs.p_a - 0.5)),

@@ -68,8 +68,11 @@ def rouge1_f(a: str, b: str) -> float:
 
 
 def length_penalty(len_a: int, len_b: int) -> float:
-    """exp(1 - longer/shorter), as the paper scales BERTScore; 0 when one response is empty."""
+    """exp(1 - longer/shorter), as the paper scales BERTScore; 0 when one response is empty,
+    1 when both are (equal lengths: no penalty)."""
     shorter, longer = min(len_a, len_b), max(len_a, len_b)
+    if longer == 0:
+        return 1.0
     if shorter == 0:
         return 0.0
     return math.exp(1.0 - longer / shorter)

@@ -9,6 +9,7 @@ from routing.problem import (
     RoutingInputs,
     bin3,
     inputs_take,
+    len_ratio,
     majority,
     percentile_rank,
     tag_strata,
@@ -25,6 +26,15 @@ def test_percentile_ranks_scale_to_one_and_share_ties():
     ranks = percentile_rank(np.array([10.0, 20.0, 20.0, 40.0, np.nan]))
     assert ranks[:4].tolist() == [0.25, 0.625, 0.625, 1.0]
     assert np.isnan(ranks[4])
+
+
+def test_len_ratio_of_empty_responses_is_defined_and_unknown_lengths_stay_unknown():
+    shorter = np.array([2.0, 0.0, 0.0, np.nan])
+    longer = np.array([4.0, 5.0, 0.0, np.nan])
+    with np.errstate(all="raise"):  # no division by zero, not even a masked one
+        ratio = len_ratio(shorter, longer)
+    assert ratio[:3].tolist() == [0.5, 0.0, 1.0]
+    assert np.isnan(ratio[3])
 
 
 def test_majority_needs_a_single_winner():

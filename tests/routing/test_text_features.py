@@ -25,6 +25,7 @@ def test_rouge_and_length_penalty():
     assert length_penalty(10, 10) == 1.0
     assert length_penalty(10, 20) == pytest.approx(math.exp(-1))
     assert length_penalty(0, 5) == 0.0
+    assert length_penalty(0, 0) == 1.0  # two empty responses are of equal length
 
 
 def test_text_features_lengths():
@@ -32,3 +33,16 @@ def test_text_features_lengths():
     assert values["len_prompt"] == 2
     assert (values["len_a"], values["len_b"]) == (4, 2)
     assert (values["len_shorter"], values["len_longer"], values["len_diff"]) == (2, 4, 2)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("", ""), ("   ", "\n"), ("", "Paris is in France."), (" ", "x")]
+)
+def test_empty_responses_give_finite_features(a, b):
+    values = text_features("Where is Paris?", a, b)
+
+    assert values["len_a"] == 0 or values["len_b"] == 0
+    for name, value in values.items():
+        assert value is None or math.isfinite(value), name
+    assert values["rouge1_f"] == 0.0
+    assert values["length_penalty"] == (1.0 if values["len_longer"] == 0 else 0.0)
