@@ -448,6 +448,26 @@ class LMLabel(models.Model):
         return f"{self.comparison_id} by {self.judge_name}@{self.judge_version}: {self.choice}"
 
 
+IMPORT_FORMAT_NAMES = [
+    "auto",
+    "native",
+    "trl",
+    "hh-rlhf",
+    "llmbar",
+    "multipref",
+    "ultrafeedback",
+    "ultrafeedback-binarized",
+    "helpsteer2",
+    "helpsteer2-preference",
+    "shp",
+    "pku-saferlhf",
+    "nectar",
+    "arena",
+    "arena-conversations",
+    "mt-bench-human",
+]
+
+
 class ImportJob(BackgroundRun):
     """An import run by a Celery worker: for files too large to wait for in a request.
 
@@ -472,8 +492,10 @@ class ImportJob(BackgroundRun):
     class Meta(BackgroundRun.Meta):
         constraints = [
             *BackgroundRun.Meta.constraints,
+            # The registry's names (annotator.dataio.formats, which imports this module);
+            # tests/annotator/test_models.py checks that the two lists agree.
             models.CheckConstraint(
-                condition=Q(format__in=["native", "trl", "hh-rlhf", "llmbar"]),
+                condition=Q(format__in=IMPORT_FORMAT_NAMES),
                 name="importjob_format_valid",
             ),
         ]

@@ -145,3 +145,24 @@ def test_one_membership_per_user_and_project(project):
         user=UserFactory(),
         role="owner",
     )
+
+
+def test_every_import_format_may_be_a_background_job():
+    """The database's list of job formats is the registry's (a new format needs a migration)."""
+    from annotator.dataio.formats import FORMAT_CHOICES
+    from annotator.models import IMPORT_FORMAT_NAMES
+
+    assert sorted(IMPORT_FORMAT_NAMES) == sorted(FORMAT_CHOICES)
+
+
+def test_a_background_job_in_a_newer_format_is_stored(project):
+    from annotator.models import ImportJob
+
+    job = ImportJob.objects.create(
+        project=project, source_name="a.jsonl", stored_path="/nowhere", format="mt-bench-human"
+    )
+    assert job.format == "mt-bench-human"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ImportJob.objects.create(
+            project=project, source_name="b.jsonl", stored_path="/nowhere", format="csv"
+        )
