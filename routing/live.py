@@ -228,11 +228,7 @@ def policy_round(*, project_id: int) -> RoundOutcome | None:
 
 def _round(project_id: int) -> RoundOutcome | None:
     policy_lock(project_id)
-    policy = (
-        RoutingPolicy.objects.select_related("project", "prior")
-        .filter(pk=project_id)
-        .first()
-    )
+    policy = RoutingPolicy.objects.select_related("project", "prior").filter(pk=project_id).first()
     if policy is None or policy.state != PolicyState.RUNNING:
         return None
     standing = _standing(policy)

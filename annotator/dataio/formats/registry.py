@@ -4,9 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from annotator.dataio.formats.common import Format, FormatError, Parsed, ReadOptions, first_record
 from annotator.dataio.formats.arena import FORMAT as ARENA
 from annotator.dataio.formats.arena_conversations import FORMAT as ARENA_CONVERSATIONS
+from annotator.dataio.formats.common import Format, FormatError, Parsed, ReadOptions, first_record
 from annotator.dataio.formats.helpsteer2 import FORMAT as HELPSTEER2
 from annotator.dataio.formats.helpsteer2_preference import FORMAT as HELPSTEER2_PREFERENCE
 from annotator.dataio.formats.hh_rlhf import FORMAT as HH_RLHF
