@@ -106,6 +106,9 @@ def read_multipref(stream: BinaryIO, source: str, options: ReadOptions) -> Itera
         yield Parsed(source, number, None, errors) if errors else Parsed(source, number, native)
 
 
+_TEXT_FIELDS = ("text", "completion_a", "completion_b")
+
+
 def _comparison(obj: dict, errors: list[FieldError]) -> dict:
     """The row's comparison in the native shape (no labels); its text fields checked here so
     that errors name MultiPref's fields."""
@@ -115,6 +118,11 @@ def _comparison(obj: dict, errors: list[FieldError]) -> dict:
         if key == "comparison_id" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if value is None and key.startswith("model_"):
+            continue
+        if isinstance(value, list) and key in _TEXT_FIELDS:
+            # MultiPref's texts are single turns; a MultiPref-shaped file of conversations keeps
+            # its messages (checked as the native prompt and responses are).
+            native[target] = value
             continue
         if not isinstance(value, str):
             errors.append(FieldError(key, "missing" if key not in obj else "must be a string"))

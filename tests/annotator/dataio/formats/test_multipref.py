@@ -295,3 +295,33 @@ def test_multipref_is_told_from_its_first_row():
     # Without its annotation lists the row is still MultiPref's, so the reader says what is missing.
     bare = {k: v for k, v in rows(1)[0].items() if not k.endswith("_annotations")}
     assert format_detect(bare) == "multipref"
+
+
+def test_a_multipref_shaped_conversation_keeps_its_turns(project, write_lines, run_import):
+    """MultiPref's texts are single turns; the same shape with message lists (a conversation and
+    each side's answer) imports as a conversation, and a bad message is named."""
+    turns = [
+        {"role": "user", "content": "Name a prime."},
+        {"role": "assistant", "content": "7."},
+        {"role": "user", "content": "And an even one?"},
+    ]
+    row = one_row(
+        text=turns,
+        completion_a=[{"role": "assistant", "content": "2."}],
+        completion_b="",
+        normal_worker_annotations=[],
+        expert_worker_annotations=[],
+    )
+
+    result = run_import(write_lines([row]), format="multipref")
+
+    assert result.ok, result.stderr
+    comparison = Comparison.objects.get()
+    assert comparison.prompt_messages == turns
+    assert comparison.response_a_messages == [{"role": "assistant", "content": "2."}]
+    assert (comparison.response_b, comparison.response_b_messages) == ("", None)
+
+    bad = one_row(text=[{"role": "robot", "content": "Hi"}])
+    failed = run_import(write_lines([bad], name="bad.jsonl"), format="multipref")
+    assert not failed.ok
+    assert "bad.jsonl:1: prompt[0].role: 'robot' is not one of" in failed.stderr
