@@ -147,15 +147,21 @@ print(json.dumps(speeds))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _format_rows(name: str, n: int, seed: int) -> list[dict]:
-    import importlib
+def _write_format_rows(name: str, n: int, seed: int, path: Path) -> None:
+    """The format's schema-shaped rows as JSON Lines, written by a child process: a child's peak
+    RSS counts its parent's at the fork (kept across exec), so this process stays small."""
+    module = f"tests.format_rows.{name.replace('-', '_')}"
+    code = (
+        f"import json, importlib\n"
+        f"rows = importlib.import_module({module!r}).rows({n}, seed={seed})\n"
+        f"with open({str(path)!r}, 'w') as out:\n"
+        f"    out.writelines(json.dumps(r) + '\\n' for r in rows)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
-    module = importlib.import_module(f"tests.format_rows.{name.replace('-', '_')}")
-    return module.rows(n, seed=seed)
 
-
-def _import_created(path: Path, fmt: str, slug: str, env: dict) -> tuple[float, float, int]:
-    """(seconds, peak RSS MB, comparisons created) of one import_comparisons run."""
+def _import_created(path: Path, fmt: str, slug: str, env: dict) -> tuple[float, float, dict]:
+    """(seconds, peak RSS MB, the import's summary) of one import_comparisons run."""
     with tempfile.TemporaryFile() as out:
         seconds, rss = _run(
             [
@@ -171,8 +177,8 @@ def _import_created(path: Path, fmt: str, slug: str, env: dict) -> tuple[float, 
             stdout=out,
         )
         out.seek(0)
-        created = json.loads(out.read().decode().strip().splitlines()[-1])["created"]
-    return seconds, rss, created
+        summary = json.loads(out.read().decode().strip().splitlines()[-1])
+    return seconds, rss, summary
 
 
 def _formats_bench(names: list[str], n: int, env: dict) -> dict:
@@ -182,25 +188,30 @@ def _formats_bench(names: list[str], n: int, env: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-formats-") as tmp:
         native = Path(tmp) / "native.jsonl"
         _write_input(native, n, seed=3)
-        seconds, rss, created = _import_created(native, "native", "bench-native", env)
+        seconds, rss, summary = _import_created(native, "native", "bench-native", env)
+        created = summary["created"]
         results["native_comparisons_per_s"] = round(created / seconds, 1)
         print(
             f"native          {created:8d} comparisons {created / seconds:10.0f} /s {rss:7.1f} MB"
         )
         for name in names:
             path = Path(tmp) / f"{name}.jsonl"
-            with path.open("w") as out:
-                for record in _format_rows(name, n, seed=4):
-                    out.write(json.dumps(record) + "\n")
-            seconds, rss, created = _import_created(path, name, f"bench-{name}", env)
+            _write_format_rows(name, n, 4, path)
+            seconds, rss, summary = _import_created(path, name, f"bench-{name}", env)
+            created, labels = summary["created"], summary["human_labels"] + summary["lm_labels"]
             rate = created / seconds
             results["formats"][name] = {
                 "comparisons": created,
+                "labels": labels,
                 "comparisons_per_s": round(rate, 1),
+                "labels_per_s": round(labels / seconds, 1),
                 "peak_rss_mb": round(rss, 1),
                 "ratio_vs_native": round(rate / results["native_comparisons_per_s"], 2),
             }
-            print(f"{name:<15} {created:8d} comparisons {rate:10.0f} /s {rss:7.1f} MB")
+            print(
+                f"{name:<24} {created:8d} comparisons {rate:8.0f} /s, {labels:8d} labels "
+                f"{labels / seconds:8.0f} /s {rss:7.1f} MB"
+            )
             path.unlink()
     rates = [f["comparisons_per_s"] for f in results["formats"].values()]
     results["slowest_format_comparisons_per_s"] = min(rates) if rates else None
