@@ -14,16 +14,17 @@ from psycopg.adapt import Loader
 from annotator.models import Comparison, Project
 
 
-def rows_fetch(queryset: QuerySet) -> list[tuple]:
+def rows_fetch(queryset: QuerySet, json_fragments: bool = True) -> list[tuple]:
     """Rows as the driver returns them, skipping the ORM's per-value converters.
 
-    On PostgreSQL JSON columns come back as orjson.Fragment (their text, embedded as it is);
-    what the ORM would convert (timestamps, judgements) the export's queries have the database
-    write as text. This is what makes exports fast.
+    On PostgreSQL JSON columns come back as orjson.Fragment (their text, embedded as it is), or
+    as their text with `json_fragments=False` (as on SQLite); what the ORM would convert
+    (timestamps, judgements) the export's queries have the database write as text. This is what
+    makes exports fast.
     """
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if json_fragments and connection.vendor == "postgresql":
             for name in ("json", "jsonb"):
                 cursor.cursor.adapters.register_loader(name, _FragmentLoader)
         cursor.execute(sql, params)
@@ -38,12 +39,16 @@ class _FragmentLoader(Loader):
 
 
 def comparison_batches(
-    comparisons: QuerySet, batch_size: int, select=lambda rows: rows.values_list("id")
+    comparisons: QuerySet,
+    batch_size: int,
+    select=lambda rows: rows.values_list("id"),
+    json_fragments: bool = True,
 ) -> Iterator[list[tuple]]:
-    """Keyset batches of `select(comparisons)`, whose first column is the id."""
+    """Keyset batches of `select(comparisons)`, whose first column is the id (rows_fetch)."""
     last = 0
     while True:
-        rows = rows_fetch(select(comparisons.filter(id__gt=last).order_by("id"))[:batch_size])
+        rows = select(comparisons.filter(id__gt=last).order_by("id"))[:batch_size]
+        rows = rows_fetch(rows, json_fragments)
         if not rows:
             return
         yield rows

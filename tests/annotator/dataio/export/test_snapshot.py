@@ -3,7 +3,7 @@
 
 import pytest
 
-from annotator.dataio.export import dataset_export_lines
+from annotator.dataio.export import ExportOptions, dataset_export_chunks, dataset_export_lines
 from annotator.models import Comparison
 from tests.factories import ComparisonFactory, LMLabelFactory, ProjectFactory
 
@@ -36,6 +36,29 @@ def test_an_export_outside_a_transaction_is_one_point_in_time(settings):
         assert during == before, export_format
         after = b"".join(dataset_export_lines(project=project, format=export_format, batch_size=2))
         assert late.external_id.encode() in after and b"late-full" in after
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("export_format", ["parquet", "multipref"])
+def test_the_other_formats_are_one_point_in_time_too(export_format):
+    project = ProjectFactory(slug="moving")
+    for i in range(10):
+        ComparisonFactory(project=project, external_id=f"c{i:02}", human_votes=["A"])
+    options = ExportOptions(row_group_size=2) if export_format == "parquet" else ExportOptions()
+
+    def export():
+        return dataset_export_chunks(
+            project=project, format=export_format, options=options, batch_size=2
+        )
+
+    before = b"".join(export())
+    chunks = export()
+    first = next(chunks)
+    ComparisonFactory(project=project, external_id="late", human_votes=["B"])
+    during = first + b"".join(chunks)
+
+    assert during == before
+    assert b"late" not in during and b"late" in b"".join(export())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,12 +1,15 @@
 """The TRL export (annotator/dataio/export/trl.py): the pairs on a hand-checked example, the
-most used judge without a primary one, loading with `datasets`, the one-query read on PostgreSQL."""
+most used judge without a primary one, loading with `datasets`, the conversational shape, the
+margin, and TRL's RewardTrainer training on the conversational export with its margins."""
 
+import io
+
+import orjson
 import pytest
 
-from annotator.dataio.export import dataset_export_lines
 from tests.annotator.dataio.export.helpers import exported_rows
 from tests.conftest import DATA
-from tests.factories import ComparisonFactory, LMLabelFactory
+from tests.factories import ComparisonFactory
 
 
 def test_trl_export_on_a_hand_checked_example(project, run_export):
@@ -95,55 +98,139 @@ def test_trl_export_loads_with_datasets(project, run_import, tmp_path, run_expor
     assert all(p.endswith("\n\nAssistant:") for p in dataset["prompt"])
 
 
-def _three_query_trl(monkeypatch, project, **options) -> bytes:
-    from annotator.dataio.export import trl
+def _trl(project, tmp_path, *flags) -> list[dict]:
+    """The trl export of `project` through the command, written to a file."""
+    from django.core.management import call_command
 
-    with monkeypatch.context() as patch:
-        patch.setattr(trl, "one_query_per_batch", lambda: False)
-        return b"".join(dataset_export_lines(project=project, format="trl", **options))
+    path = tmp_path / "trl.jsonl"
+    call_command(
+        "export_dataset",
+        "--project",
+        project.slug,
+        "--format",
+        "trl",
+        "--output",
+        str(path),
+        *flags,
+        stderr=io.StringIO(),
+    )
+    return exported_rows(path.read_bytes())
 
 
-def test_trl_export_read_in_one_query_on_postgresql_has_the_portable_bytes(project, monkeypatch):
-    from django.db import connection
+CHAT_PROMPT = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "what is the capital of france ?"},
+    {"role": "assistant", "content": "paris"},
+    {"role": "user", "content": "and italy ?"},
+]
+ROME = [{"role": "assistant", "content": "rome"}]
 
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-query TRL read is PostgreSQL's")
+
+@pytest.fixture
+def chat_and_plain(project):
+    ComparisonFactory(
+        project=project,
+        external_id="chat",
+        prompt="flattened",
+        prompt_messages=CHAT_PROMPT,
+        response_a="rome",
+        response_a_messages=ROME,
+        response_b="berlin",  # a plain response beside a conversation
+        human_votes=[("A", "clearly")],
+    )
+    ComparisonFactory(project=project, external_id="plain", human_votes=[("B", "slightly")])
+    return project
+
+
+def test_auto_writes_every_pair_as_a_conversation_when_one_has_messages(chat_and_plain, tmp_path):
+    chat, plain = _trl(chat_and_plain, tmp_path)
+
+    assert (chat["prompt"], chat["chosen"]) == (CHAT_PROMPT, ROME)
+    assert chat["rejected"] == [{"role": "assistant", "content": "berlin"}]
+    assert plain["prompt"] == [{"role": "user", "content": "prompt plain"}]
+    assert plain["chosen"] == [{"role": "assistant", "content": "B of plain"}]
+    assert plain["rejected"] == [{"role": "assistant", "content": "A of plain"}]
+
+
+def test_never_writes_the_flattened_text(chat_and_plain, tmp_path):
+    chat, plain = _trl(chat_and_plain, tmp_path, "--conversational", "never")
+
+    assert (chat["prompt"], chat["chosen"], chat["rejected"]) == ("flattened", "rome", "berlin")
+    assert (plain["prompt"], plain["chosen"]) == ("prompt plain", "B of plain")
+
+
+def test_auto_on_plain_text_is_the_standard_shape_and_always_wraps_it(project, tmp_path):
+    ComparisonFactory(project=project, external_id="plain", human_votes=["A"])
+
+    (standard,) = _trl(project, tmp_path)
+    (wrapped,) = _trl(project, tmp_path, "--conversational", "always")
+
+    assert standard["prompt"] == "prompt plain"
+    assert wrapped["prompt"] == [{"role": "user", "content": "prompt plain"}]
+    assert wrapped["chosen"] == [{"role": "assistant", "content": "A of plain"}]
+
+
+def test_margin_follows_the_strength_of_the_deciding_label(project, tmp_path):
     project.primary_judge = "main"
     project.save()
-    votes = [
-        [("A", "clearly"), ("A", "slightly"), ("B", "clearly")],
-        [("A", "clearly"), ("B", "clearly")],
-        [("tie", "unknown"), ("tie", "unknown"), ("A", "clearly")],
-        [("B", "unknown"), ("B", "slightly"), ("B", "slightly"), ("A", "clearly")],
-        [("B", "clearly")],
-        [],
+    ComparisonFactory(project=project, external_id="clear", human_votes=[("A", "clearly")])
+    ComparisonFactory(project=project, external_id="slight", human_votes=[("B", "slightly")])
+    ComparisonFactory(project=project, external_id="binary", lm_votes=[("main", "A")])
+
+    with_margin = _trl(project, tmp_path, "--margin")
+    without = _trl(project, tmp_path)
+
+    assert [(r["external_id"], r["strength"], r["margin"]) for r in with_margin] == [
+        ("clear", "clearly", 1.0),
+        ("slight", "slightly", 0.5),
+        ("binary", "unknown", 0.0),
     ]
-    for i in range(30):  # the same vote patterns again and again, across batches
+    assert all("margin" not in r for r in without)
+
+
+def test_reward_trainer_trains_on_the_conversational_export_with_its_margins(project, tmp_path):
+    """TRL's RewardTrainer reads the export as it is: conversations through the chat template,
+    `margin` into its loss. A few steps on a tiny model built from a config."""
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+    from tests.scoring.tiny_models import tiny_reward_model, tiny_tokenizer
+
+    strengths = ["clearly", "slightly", "clearly", "slightly"]
+    for i, strength in enumerate(strengths):
         ComparisonFactory(
             project=project,
             external_id=f"c{i}",
-            human_votes=votes[i % 6],
-            lm_votes=[("main", "AB"[i % 2])],
+            prompt="what is the capital of france ?",
+            prompt_messages=[{"role": "user", "content": "what is the capital of france ?"}],
+            response_a="paris",
+            response_b="rome",
+            human_votes=[("A" if i % 2 else "B", strength)],
         )
-    newer = ComparisonFactory(
-        project=project, external_id="newer-version", lm_votes=[("main", "A"), ("other", "B")]
+    path = tmp_path / "trl.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in _trl(project, tmp_path, "--margin")))
+    train = datasets.load_dataset("json", data_files=str(path), split="train")
+    tokenizer = tiny_tokenizer()
+    config = trl.RewardConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
     )
-    LMLabelFactory(
-        comparison=newer, judge_name="main", judge_version="v2", choice="B", strength="clearly"
+    trainer = trl.RewardTrainer(
+        model=tiny_reward_model(tokenizer),
+        args=config,
+        train_dataset=train,
+        processing_class=tokenizer,
     )
-    ComparisonFactory(project=project, external_id="lm-tie", lm_votes=[("main", "tie")])
 
-    read = b"".join(dataset_export_lines(project=project, format="trl", batch_size=7))
-
-    assert read == _three_query_trl(monkeypatch, project, batch_size=7)
-    from annotator.dataio.export import trl
-
-    monkeypatch.setattr(trl, "_VOTE_TEXTS_KEPT", 2)  # forgetting final labels changes nothing
-    assert b"".join(dataset_export_lines(project=project, format="trl", batch_size=7)) == read
-    rows = {r["external_id"]: r for r in exported_rows(read)}
-    assert len(rows) == 21 and "lm-tie" not in rows and "c1" not in rows and "c5" in rows
-    assert (rows["newer-version"]["chosen"], rows["newer-version"]["strength"]) == (
-        "B of newer-version",
-        "clearly",
-    )
-    assert (rows["c3"]["strength"], rows["c3"]["agreement"]) == ("slightly", 0.75)
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert sorted(batch["margin"].tolist()) == [0.5, 0.5, 1.0, 1.0]
+    # The first half of the rows are the chosen responses after the prompt, as the template says.
+    chosen = tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True)
+    assert chosen.startswith("user : what is the capital of france ? assistant :"), chosen
+    result = trainer.train()
+    assert result.global_step == 3 and result.training_loss == result.training_loss  # not NaN
