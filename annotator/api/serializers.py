@@ -1,12 +1,20 @@
 """Request and response shapes. Serializers validate and render; services write."""
 
+from dataclasses import replace
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotator.api.project_settings import SectionField, project_settings_sections
 from annotator.api.services import PROJECT_EDITABLE
 from annotator.conversations import ROLES
-from annotator.dataio.export import EXPORT_FORMATS
+from annotator.dataio.export import (
+    EXPORT_FORMATS,
+    EXPORT_OPTION_NAMES,
+    ExportOptions,
+    export_options_problems,
+)
+from annotator.dataio.export.pairs import CONVERSATIONAL, SOURCES
 from annotator.dataio.formats import FORMAT_CHOICES
 from annotator.dataio.formats.pairing import PAIRINGS
 from annotator.dataio.jobs import import_job_progress
@@ -309,18 +317,68 @@ EXPORT_KIND_ALIAS_HELP = (
 
 
 class ExportParamsSerializer(serializers.Serializer):
-    """`format`, or `kind`, its deprecated old name, accepted for one more release."""
+    """`format` (or `kind`, its deprecated old name, accepted for one more release) and the
+    export's options, as export_dataset takes them; an option of another format is a 400."""
 
     format = serializers.ChoiceField(
         choices=EXPORT_FORMATS,
         required=False,
         help_text="full: every comparison with every label (default); trl: prompt / chosen / "
-        "rejected pairs of the comparisons with a final label.",
+        "rejected pairs (JSON Lines); parquet: the pairs with their provenance (a Parquet "
+        "file); hf: a Hugging Face dataset directory (Parquet shards and a README.md card) as "
+        "a zip; multipref: MultiPref's rows with the human annotations.",
     )
     kind = serializers.ChoiceField(
         choices=EXPORT_FORMATS,
         required=False,
         help_text=EXPORT_KIND_ALIAS_HELP,
+    )
+    source = serializers.ChoiceField(
+        choices=SOURCES,
+        required=False,
+        help_text="trl/parquet/hf: the label that decides chosen/rejected: final (default: the "
+        "human majority, else the primary judge), human (the majority only) or lm (the judge "
+        "only).",
+    )
+    min_agreement = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Only comparisons whose human votes agree at least this much (the share for "
+        "their most common choice); those without votes are left out.",
+    )
+    margin = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="trl/parquet/hf: a `margin` for TRL's RewardTrainer from the label's strength "
+        "(clearly 1.0, slightly 0.5, unknown 0.0).",
+    )
+    conversational = serializers.ChoiceField(
+        choices=CONVERSATIONAL,
+        required=False,
+        help_text="trl/parquet/hf: prompt/chosen/rejected as lists of messages: auto (default: "
+        "when an exported comparison has messages), always or never.",
+    )
+    with_confidence = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="full/trl/parquet/hf: each row's Dawid-Skene `posterior` and "
+        "`label_confidence`, from the cached analytics report (400 before the first).",
+    )
+    min_confidence = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Only rows whose label_confidence is known and at least this.",
+    )
+    row_group_size = serializers.IntegerField(
+        required=False, min_value=1, help_text="parquet/hf: rows per Parquet row group."
+    )
+    shard_size = serializers.IntegerField(
+        required=False, min_value=1, help_text="hf: comparisons per Parquet shard."
+    )
+    license = serializers.CharField(
+        required=False, max_length=100, help_text="hf: the card's licence (default: the project's)."
     )
 
     def validate(self, data: dict) -> dict:
@@ -328,7 +386,16 @@ class ExportParamsSerializer(serializers.Serializer):
         if chosen and alias and chosen != alias:
             problem = f"format={chosen!r} and kind={alias!r} disagree: give only `format`."
             raise serializers.ValidationError({"format": [problem], "kind": [problem]})
-        return {"format": chosen or alias or "full"}
+        export_format = chosen or alias or "full"
+        options = ExportOptions(
+            **{name: data.get(name) for name in EXPORT_OPTION_NAMES if name in data},
+        )
+        if options.min_confidence is not None:
+            options = replace(options, with_confidence=True)
+        problems = export_options_problems(export_format, options)
+        if problems:
+            raise serializers.ValidationError({name: [problem] for name, problem in problems})
+        return {"format": export_format, "options": options}
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -15,6 +15,8 @@ urlpatterns = [
     path(f"{project}import-jobs/", views.ImportJobList.as_view(), name="import_jobs"),
     path(f"{project}import-jobs/<int:pk>/", views.ImportJobDetail.as_view(), name="import_job"),
     path(f"{project}export.jsonl", views.ProjectExport.as_view(), name="export"),
+    # The same export under a name that fits every format (parquet, a zip of the hf dataset).
+    path(f"{project}export", views.ProjectExport.as_view(), name="export_any"),
     path(f"{project}dataset-card", views.DatasetCard.as_view(), name="dataset_card"),
     path(f"{project}analytics", views.ProjectAnalyticsReport.as_view(), name="analytics"),
     path(

@@ -25,12 +25,17 @@ from annotator.api import serializers as s
 from annotator.api.common.errors import PayloadTooLarge, error_responses
 from annotator.api.common.pagination import NewestFirstPagination
 from annotator.api.common.permissions import ADMIN, EXPORT, READ, project_access
-from annotator.api.common.renderers import JSONLinesRenderer, MarkdownRenderer
+from annotator.api.common.renderers import (
+    JSONLinesRenderer,
+    MarkdownRenderer,
+    ParquetRenderer,
+    ZipRenderer,
+)
 from annotator.api.dataset_card import dataset_card_markdown
 from annotator.api.filters import COMPARISON_FILTER_PARAMETERS, ComparisonFilter
 from annotator.api.project_settings import projects_with_settings
 from annotator.api.services import project_create_with_admin, project_settings_update
-from annotator.dataio.export import EXPORT_FORMATS, dataset_export_lines
+from annotator.dataio.export import EXPORT_FORMATS, EXPORT_MEDIA, dataset_export_chunks
 from annotator.dataio.formats import ReadOptions
 from annotator.dataio.importer import comparisons_import
 from annotator.dataio.jobs import READ_ERRORS, import_job_create
@@ -325,7 +330,7 @@ class ImportJobDetail(APIView):
 
 
 class ProjectExport(APIView):
-    renderer_classes = [JSONRenderer, JSONLinesRenderer]
+    renderer_classes = [JSONRenderer, JSONLinesRenderer, ParquetRenderer, ZipRenderer]
 
     @extend_schema(
         parameters=[
@@ -340,25 +345,40 @@ class ProjectExport(APIView):
         ],
         responses={
             (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="JSON Lines, streamed"
+                OpenApiTypes.STR, description="JSON Lines, streamed (full, trl, multipref)"
+            ),
+            (200, "application/vnd.apache.parquet"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="A Parquet file, streamed (parquet)"
+            ),
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The Hugging Face dataset directory as a zip, streamed (hf)",
             ),
             **_errors(400, 401, 403, 404),
         },
     )
     def get(self, request, slug: str):
-        """Stream the dataset as JSON Lines (`format=trl`: prompt/chosen/rejected;
-        `format=full`: every label), with the comparison filters. Memory stays flat at any
-        size."""
+        """Stream the dataset (`format=full`: every label; `trl`: prompt/chosen/rejected;
+        `parquet`: the pairs with their provenance; `hf`: a Hugging Face dataset as a zip;
+        `multipref`: MultiPref's rows), with the comparison filters and the options of
+        export_dataset. Memory stays flat at any size."""
         project, role = project_access(request, slug, EXPORT)
         params = s.ExportParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         export_format = params.validated_data["format"]
         comparisons = _comparisons_filtered(request, project, role)
-        response = StreamingHttpResponse(
-            dataset_export_lines(project=project, format=export_format, comparisons=comparisons),
-            content_type="application/x-ndjson",
-        )
-        filename = f"{project.slug}-{export_format}-{date.today().isoformat()}.jsonl"
+        try:
+            chunks = dataset_export_chunks(
+                project=project,
+                format=export_format,
+                options=params.validated_data["options"],
+                comparisons=comparisons,
+            )
+        except ValueError as exc:  # confidence asked before the first analytics report
+            raise ValidationError({"with_confidence": [str(exc)]}) from None
+        media_type, extension = EXPORT_MEDIA[export_format]
+        response = StreamingHttpResponse(chunks, content_type=media_type)
+        filename = f"{project.slug}-{export_format}-{date.today().isoformat()}.{extension}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Accel-Buffering"] = "no"  # proxies: pass rows on as they come
         return response

@@ -22,3 +22,13 @@ class JSONLinesRenderer(TextRenderer):
 class MarkdownRenderer(TextRenderer):
     media_type = "text/markdown"
     format = "md"
+
+
+class ParquetRenderer(TextRenderer):
+    media_type = "application/vnd.apache.parquet"
+    format = "parquet"
+
+
+class ZipRenderer(TextRenderer):
+    media_type = "application/zip"
+    format = "zip"

@@ -1,16 +1,22 @@
-"""Export over HTTP: streamed JSON Lines, the same bytes as the command, filters, a filename;
-100,000 rows read chunk by chunk; the dataset card."""
+"""Export over HTTP: streamed JSON Lines, Parquet and the zipped HF dataset, the same bytes and
+rows as the command with the same filters and options, a filename; 100,000 rows read chunk by
+chunk; the dataset card."""
 
+import io
 import tracemalloc
+import zipfile
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from annotator.dataio.bulk import ids_reserve, rows_insert
 from annotator.dataio.importer import COMPARISON_COLUMNS, LM_COLUMNS
 from annotator.models import Comparison, LMLabel
 from tests.annotator.api.helpers import comparison_with_labels
+from tests.factories import ComparisonFactory
 from tests.import_records import RICH, native
 
 URL = "/api/v1/projects/proj/export.jsonl"
@@ -87,7 +93,9 @@ def test_the_schema_documents_kind_as_deprecated(client):
         p["name"]: p
         for p in schema["paths"]["/api/v1/projects/{slug}/export.jsonl"]["get"]["parameters"]
     }
-    assert parameters["format"]["schema"]["enum"] == ["full", "trl"]
+    assert parameters["format"]["schema"]["enum"] == ["full", "trl", "parquet", "hf", "multipref"]
+    assert parameters["source"]["schema"]["enum"] == ["final", "human", "lm"]
+    assert {"min_agreement", "margin", "conversational", "with_confidence"} <= set(parameters)
     assert parameters["kind"]["deprecated"] is True
     assert "old name of `format`" in parameters["kind"]["description"]
 
@@ -126,27 +134,32 @@ def _bulk_comparisons(project, n: int) -> None:
     for start in range(0, n, 20_000):
         count = min(20_000, n - start)
         ids = ids_reserve(Comparison, count)
+        defaults = {  # by column name: columns the importer adds later keep their defaults
+            "project_id": project.pk,
+            "response_a": text + "a",
+            "response_b": text + "b",
+            "model_a": "",
+            "model_b": "",
+            "metadata": {},
+            "content_hash": "0" * 64,
+            "route": "lm",
+            "is_gold": False,
+            "labels_done": 0,
+            "slots_taken": 0,
+            "created_at": now,
+        }
         rows_insert(
             Comparison,
             COMPARISON_COLUMNS,
             (
-                (
-                    pk,
-                    project.pk,
-                    f"c{start + i:06d}",
-                    f"prompt {start + i}",
-                    text + "a",
-                    text + "b",
-                    "",
-                    "",
-                    {},
-                    "0" * 64,
-                    "lm",
-                    False,
-                    None,
-                    0,
-                    0,
-                    now,
+                tuple(
+                    {
+                        **defaults,
+                        "id": pk,
+                        "external_id": f"c{start + i:06d}",
+                        "prompt": f"prompt {start + i}",
+                    }.get(column)
+                    for column in COMPARISON_COLUMNS
                 )
                 for i, pk in enumerate(ids)
             ),
@@ -237,3 +250,118 @@ def test_the_dataset_card_of_an_empty_project(team, clients):
 
     assert "| licence | not set |" in card
     assert "No comparison has two or more human labels yet." in card
+
+
+ANY_URL = "/api/v1/projects/proj/export"
+
+
+@pytest.fixture
+def voted(team):
+    project = team.project
+    project.primary_judge = "main"
+    project.save()
+    votes = [["A", "A", "A"], ["B", "B", "A"], ["A", "B"], ["B"], []]
+    for i in range(10):
+        ComparisonFactory(
+            project=project,
+            external_id=f"c{i}",
+            route="human" if i % 2 else "lm",
+            human_votes=votes[i % 5],
+            lm_votes=[("main", "AB"[i % 2])],
+        )
+    return team
+
+
+def _command(export_format: str, *flags, output=None) -> bytes:
+    out = io.StringIO()
+    args = ["export_dataset", "--project", "proj", "--format", export_format, *flags]
+    if output is not None:
+        args += ["--output", str(output)]
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return (
+        output.read_bytes() if output is not None and output.is_file() else out.getvalue().encode()
+    )
+
+
+# (REST query, the same as the command's flags)
+SAME_EXPORTS = [
+    ({"source": "lm", "min_agreement": "0.6"}, ["--source", "lm", "--min-agreement", "0.6"]),
+    ({"source": "human", "margin": "true"}, ["--source", "human", "--margin"]),
+    (
+        {"route": "human", "conversational": "always"},
+        ["--route", "human", "--conversational", "always"],
+    ),
+    ({"has_human_labels": "false"}, ["--has-human-labels", "false"]),
+]
+
+
+@pytest.mark.parametrize(("query", "flags"), SAME_EXPORTS)
+def test_rest_and_command_write_the_same_trl_rows(voted, clients, query, flags):
+    body = _body(clients["viewer"].get(URL, {"format": "trl", **query}))
+
+    assert body == _command("trl", *flags)
+    assert body  # every case exports something
+
+
+@pytest.mark.parametrize(("query", "flags"), SAME_EXPORTS)
+def test_rest_and_command_write_the_same_parquet_file(voted, clients, tmp_path, query, flags):
+    response = clients["viewer"].get(ANY_URL, {"format": "parquet", **query})
+
+    assert response["Content-Type"] == "application/vnd.apache.parquet"
+    assert response["Content-Disposition"].endswith('.parquet"')
+    body = _body(response)
+    assert body == _command("parquet", *flags, output=tmp_path / "pairs.parquet")
+    assert pq.read_table(io.BytesIO(body)).num_rows > 0
+
+
+def test_the_hf_export_is_a_zip_of_the_commands_directory(voted, clients, tmp_path):
+    response = clients["viewer"].get(ANY_URL, {"format": "hf", "min_agreement": "0.6"})
+
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].endswith('.zip"')
+    directory = tmp_path / "dataset"
+    _command("hf", "--min-agreement", "0.6", output=directory)
+    with zipfile.ZipFile(io.BytesIO(_body(response))) as archive:
+        for name in archive.namelist():
+            assert archive.read(name) == (directory / name).read_bytes(), name
+        assert sorted(archive.namelist()) == sorted(
+            str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()
+        )
+
+
+def test_a_parquet_accept_header_is_served(voted, clients):
+    response = clients["viewer"].get(
+        ANY_URL, {"format": "parquet"}, HTTP_ACCEPT="application/vnd.apache.parquet"
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "problem"),
+    [
+        ({"format": "full", "margin": "true"}, "margin", "applies to the trl, parquet, hf"),
+        ({"format": "trl", "shard_size": "3"}, "shard_size", "applies to the hf exports"),
+        ({"format": "multipref", "source": "lm"}, "source", "not to multipref"),
+        ({"format": "trl", "min_agreement": "1.5"}, "min_agreement", "less than or equal to 1"),
+        ({"format": "trl", "source": "crowd"}, "source", "not a valid choice"),
+    ],
+)
+def test_bad_options_are_a_400_naming_them(voted, clients, query, field, problem):
+    response = clients["viewer"].get(URL, query)
+
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == field and problem in error["problem"]
+
+
+def test_confidence_before_any_analytics_report_is_a_400(voted, clients):
+    response = clients["viewer"].get(URL, {"format": "trl", "with_confidence": "true"})
+
+    assert response.status_code == 400
+    assert "no analytics report yet" in response.json()["errors"][0]["problem"]
+
+
+def test_annotators_cannot_export_in_any_format(voted, clients):
+    for export_format in ("parquet", "hf", "multipref"):
+        response = clients["annotator"].get(ANY_URL, {"format": export_format})
+        assert response.status_code == 403
