@@ -3,10 +3,11 @@
 gunicorn, a Celery worker on the `default` queue, a GPU-style worker on the `gpu` queue
 (`--pool=solo`) and beat run as real processes on the configured database and broker (PostgreSQL
 and Redis in CI; SQLite and the filesystem broker work too), as docker/compose.yml starts them.
-The flow, as users drive it: a background import (default worker) -> an LM judge run started over
+The flow, as users drive it: a background import of MultiPref-shaped rows, half of them
+conversations (default worker) -> an LM judge run started over
 HTTP (gpu worker, a tiny local model) -> the router's text features (default worker) and routing
 under a human budget -> an annotator labelling over HTTP -> reward-model training (gpu worker) ->
-a TRL export; beat's reapers run on the default worker.
+a TRL and a MultiPref export; beat's reapers run on the default worker.
 """
 
 import io
@@ -214,6 +215,33 @@ def _label_everything_offered(client: httpx.Client) -> int:
     return submitted
 
 
+def _multipref_row(i: int) -> dict:
+    """A MultiPref-shaped row without annotations; even ones are a three-turn conversation."""
+    question = f"question {i} what is the capital of france ?"
+    good, bad = "paris GOOD answer", "rome meh"
+    text = (
+        [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi, ask away"},
+            {"role": "user", "content": question},
+        ]
+        if i % 2 == 0
+        else question
+    )
+    return {
+        "comparison_id": f"c{i}",
+        "text": text,
+        "completion_a": good if i % 2 else bad,
+        "completion_b": bad if i % 2 else good,
+        "model_a": "model-x",
+        "model_b": "model-y",
+        "source": "end-to-end",
+        "category": "Open QA",
+        "normal_worker_annotations": [],
+        "expert_worker_annotations": [],
+    }
+
+
 def test_import_judge_route_label_train_export(platform, tmp_path, settings):
     pytest.importorskip("torch")
     judge_dir, base_dir = _tiny_models(tmp_path)  # while the processes start
@@ -232,24 +260,14 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
         user = get_user_model().objects.create_user(username, password=PASSWORD)
         membership_set(project=project, user=user, role=role)
 
-    # 1. Import in the background: the default worker reads the upload.
+    # 1. Import in the background: the default worker reads the upload, MultiPref-shaped rows
+    # (told by --format auto), every other one a conversation, with no annotations yet.
     source = tmp_path / "comparisons.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "external_id": f"c{i}",
-                    "prompt": f"question {i} what is the capital of france ?",
-                    "response_a": "paris GOOD answer" if i % 2 else "rome meh",
-                    "response_b": "rome meh" if i % 2 else "paris GOOD answer",
-                }
-            )
-            + "\n"
-            for i in range(N)
-        )
-    )
+    source.write_text("".join(json.dumps(_multipref_row(i)) + "\n" for i in range(N)))
     job_id = json.loads(
-        _manage("import_comparisons", str(source), "--project", SLUG, "--background")
+        _manage(
+            "import_comparisons", str(source), "--project", SLUG, "--background", "--format", "auto"
+        )
     )["job"]
     job = wait_for(
         lambda: ImportJob.objects.filter(pk=job_id, status__in=["succeeded", "failed"]).first(),
@@ -257,7 +275,8 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
         what="the background import",
     )
     assert job.status == "succeeded", job.errors
-    assert job.summary["created"] == N
+    assert (job.summary["created"], job.summary["format"]) == (N, "multipref")
+    assert Comparison.objects.filter(prompt_messages__isnull=False).count() == N // 2
     assert "succeeded" in _manage("import_status", str(job_id))
 
     # 2. The project admin starts the judge from the project's judge panel; the gpu worker runs it.
@@ -341,6 +360,15 @@ def test_import_judge_route_label_train_export(platform, tmp_path, settings):
     assert len(rows) == N
     assert sorted(row["label_source"] for row in rows).count("human") == BUDGET
     assert {row["external_id"] for row in rows} == {f"c{i}" for i in range(N)}
+    # ... and a MultiPref export gives the rows back, conversations as messages, the annotator's
+    # labels as normal workers' annotations.
+    export = tmp_path / "export-multipref.jsonl"
+    _manage("export_dataset", "--project", SLUG, "--format", "multipref", "--output", str(export))
+    back = {r["comparison_id"]: r for r in map(json.loads, export.read_text().splitlines())}
+    assert back["c0"]["text"] == _multipref_row(0)["text"]
+    assert back["c1"]["text"] == _multipref_row(1)["text"]
+    annotated = [r for r in back.values() if r["normal_worker_annotations"]]
+    assert len(annotated) == BUDGET
 
     # 7. Beat's periodic reapers reach the default worker.
     platform.wait_for_log(
