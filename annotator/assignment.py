@@ -156,7 +156,8 @@ def assignment_next(
         if connection.vendor == "postgresql":
             # Serialise one annotator's own claims (two tabs, a double click) without blocking
             # anybody else: the open-lease constraint would otherwise turn the race into an error.
-            Membership.objects.select_for_update().filter(pk=membership.pk).first()
+            # `of`: Membership's ordering joins the project, whose row would be locked too.
+            Membership.objects.select_for_update(of=("self",)).filter(pk=membership.pk).first()
         held = _open_lease(project, user)
         if held is not None:  # claimed meanwhile by another request of theirs
             return held

@@ -466,3 +466,46 @@ def test_concurrent_annotators_on_the_serialised_sqlite_path():
     assert errors == []
     assert len(results) == 40
     assert set(Comparison.objects.values_list("labels_done", flat=True)) == {2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_next_and_submit_do_not_lock_the_project_row():
+    """An annotator's next and submit lock their own rows only. Other transactions hold a
+    key-share lock on the project row until they commit (the foreign-key check of every lease,
+    label or routing run they insert); a FOR UPDATE of the project row waited for each of them,
+    and serialised every annotator of the project (the membership lock joined the project through
+    Membership's ordering; the submit's lease lock through select_related)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks")
+    project = _project(slug="rows", n=3, labels_per_item=1)
+    user = MembershipFactory(project=project).user
+    held, done = threading.Event(), threading.Event()
+
+    def key_share():  # what an insert referencing the project holds until its commit
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute(
+                    "SELECT 1 FROM annotator_project WHERE id = %s FOR KEY SHARE", [project.pk]
+                )
+                held.set()
+                done.wait(30)
+                cursor.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=key_share)
+    thread.start()
+    try:
+        assert held.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        lease = assignment_next(project=project, user=user)
+        label_submit(lease_id=lease.pk, user=user, answer=LabelAnswer(overall=1))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+        done.set()
+        thread.join(30)
+    assert HumanLabel.objects.filter(annotator=user).count() == 1
