@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from annotator.models import Comparison, Membership, Project
@@ -163,3 +164,33 @@ def test_comparisons_show_their_messages_read_only(team, clients):
     assert (listed["conv"]["response_a"], listed["conv"]["response_a_messages"]) == ("", None)
     assert detail["response_b_messages"] == tool
     assert listed["text"]["prompt_messages"] is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("lease_minutes", 1_000_000_000_000, "Must be between 1 and 10080."),
+        ("lease_minutes", 0, "Must be between 1 and 10080."),
+        ("labels_per_item", 2**31, "Must be between 1 and 100."),
+        ("qualification_items", 2**15, "Must be between 0 and 1000."),
+        ("qualification_pass_percent", 101, "Must be between 0 and 100."),
+        ("retrain_every", 2**31, "Must be between 0 and 10000000."),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_naming_the_field_and_range(
+    team, clients, field, value, problem
+):
+    response = clients["admin"].patch(f"{P}/", {field: value}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"line": None, "field": field, "problem": problem}]
+    assert clients["annotator"].get(f"{P}/").json()[field] != value
+
+
+def test_the_annotate_page_works_with_the_longest_lease(team, clients, client):
+    ComparisonFactory(project=team.project)
+    patched = clients["admin"].patch(f"{P}/", {"lease_minutes": 10080}, format="json")
+    client.force_login(team.users["annotator"])
+
+    assert patched.status_code == 200
+    assert client.get("/p/proj/annotate/").status_code == 200
