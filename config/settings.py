@@ -330,6 +330,13 @@ CELERY_BEAT_SCHEDULE["routing-policies-tick"] = {
 }
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
+# Limits on what one import may hold, checked while it streams (a line over them is an error,
+# FILE:LINE: field: message): bytes once decompressed (a small gzip can expand enormously),
+# characters per prompt and per response (a line longer than 64 bytes a character of this is not
+# parsed), and how deeply JSON arrays and objects nest in a field (metadata, raw_output, messages).
+IMPORT_MAX_DECOMPRESSED_BYTES = env.int("IMPORT_MAX_DECOMPRESSED_BYTES", default=8 * 1024**3)
+IMPORT_MAX_TEXT_CHARS = env.int("IMPORT_MAX_TEXT_CHARS", default=1_000_000)
+IMPORT_MAX_JSON_DEPTH = env.int("IMPORT_MAX_JSON_DEPTH", default=64)
 # Analytics (annotator/analytics): after labels change, the cached report is recomputed by one
 # task this many seconds later (a burst of labels queues one refresh).
 ANALYTICS_DEBOUNCE_SECONDS = env.int("ANALYTICS_DEBOUNCE_SECONDS", default=30)

@@ -484,3 +484,25 @@ def test_a_50_mb_file_imports_with_flat_memory(project, tmp_path):
     assert LMLabel.objects.count() == 2 * n
     # One batch of 500 records is about 1 MB of JSON; the whole file is 50 MB.
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {FILE_MB} MB file"
+
+
+def test_batches_of_long_texts_end_by_their_size_so_memory_stays_flat(
+    project, write_lines, run_import, monkeypatch
+):
+    from annotator.dataio import importer
+
+    monkeypatch.setattr(importer, "BATCH_MAX_CHARS", 1_000_000)
+    text = "x" * 300_000
+    path = write_lines([native(f"c{i}", prompt=text, response_a=text) for i in range(40)])
+
+    tracemalloc.start()
+    try:
+        result = run_import(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert result.ok, result.stderr
+    assert result.summary["created"] == 40
+    # 24 MB of text in all; batches of about 1 MB (a few held at once), not one of 24 MB.
+    assert peak < 20 * 1024**2  # 32 MB when the batch ends by its row count alone
