@@ -28,6 +28,7 @@ from annotator.models import (
     LMLabel,
     Project,
     ProjectAnalytics,
+    Role,
 )
 
 
@@ -194,6 +195,21 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "labels_done",
             "created_at",
         ]
+        extra_kwargs = {
+            "is_gold": {"help_text": "Not shown to annotators."},
+            "labels_done": {"help_text": "Not shown to annotators."},
+        }
+
+    # Gold status and how many labels a comparison has pick out the quality-control items:
+    # annotators get neither.
+    HIDDEN_FROM_ANNOTATORS = ("is_gold", "labels_done")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.context.get("role") == Role.ANNOTATOR:
+            for name in self.HIDDEN_FROM_ANNOTATORS:
+                fields.pop(name, None)
+        return fields
 
 
 class ComparisonDetailSerializer(ComparisonSerializer):

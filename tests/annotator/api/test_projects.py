@@ -117,6 +117,34 @@ def test_annotators_cannot_filter_on_labels_they_may_not_see(team, clients):
     assert clients["annotator"].get(f"{P}/comparisons/?judge=judge-x").status_code == 403
 
 
+def test_annotators_see_no_gold_status_or_label_count_and_cannot_filter_on_it(team, clients):
+    gold = comparison_with_labels(team.project, "gold", is_gold=True, gold_choice="A")
+    listed = clients["annotator"].get(f"{P}/comparisons/").json()["results"][0]
+    detail = clients["annotator"].get(f"{P}/comparisons/{gold.pk}/").json()
+    by_count = clients["annotator"].get(f"{P}/comparisons/", {"has_human_labels": "true"})
+    as_viewer = clients["viewer"].get(f"{P}/comparisons/{gold.pk}/").json()
+
+    for body in (listed, detail):
+        assert "is_gold" not in body and "labels_done" not in body
+        assert body["external_id"] == "gold"
+    assert by_count.status_code == 400
+    assert by_count.json()["errors"][0]["field"] == "has_human_labels"
+    assert (as_viewer["is_gold"], as_viewer["labels_done"]) == (True, 1)
+
+
+@pytest.mark.parametrize("name", ["has_human_labels", "has_lm_label"])
+@pytest.mark.parametrize("value", ["maybe", "yes please", "2"])
+def test_a_yes_no_filter_with_another_value_is_refused_naming_it(team, clients, name, value):
+    comparison_with_labels(team.project)
+
+    for url in (f"{P}/comparisons/", f"{P}/export"):
+        response = clients["viewer"].get(url, {name: value})
+        assert response.status_code == 400, url
+        assert response.json()["errors"] == [
+            {"line": None, "field": name, "problem": f"Must be true or false, not {value!r}."}
+        ]
+
+
 def test_a_comparisons_labels_depend_on_the_callers_role(team, clients):
     comparison = comparison_with_labels(team.project)
     PlatformLabelFactory(
