@@ -72,6 +72,8 @@ MIDDLEWARE = [
     # First: probes skip host checks, the https redirect and request logging (config/health.py).
     "config.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Permissions-Policy on every response, no-store on personal ones (config/headers.py).
+    "config.headers.ResponseHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A request id on every log line of a request (and its Celery tasks), and in the response.
     "django_structlog.middlewares.RequestMiddleware",
@@ -177,6 +179,14 @@ LOGOUT_REDIRECT_URL = "login"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = env("SECURE_REFERRER_POLICY", default="same-origin")
+# The browser features no page of the site uses, turned off (config/headers.py); empty: no header.
+PERMISSIONS_POLICY = env(
+    "PERMISSIONS_POLICY",
+    # Only features Chromium knows: an unknown one is a console warning on every page.
+    default="camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+)
+# Every response under this path is personal (token or session): never cached.
+API_PATH_PREFIX = "/api/"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
