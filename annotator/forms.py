@@ -42,7 +42,7 @@ class LabelForm(forms.Form):
         choices=[("", "—"), *Confidence.choices], required=False, label="Confidence"
     )
     reasons = forms.MultipleChoiceField(
-        choices=[], required=False, widget=forms.CheckboxSelectMultiple
+        choices=[], required=False, widget=forms.CheckboxSelectMultiple, label="Reasons"
     )
     rationale = forms.CharField(
         required=False,
@@ -51,7 +51,11 @@ class LabelForm(forms.Form):
         label="Rationale",
     )
     time_spent_s = forms.FloatField(
-        required=False, min_value=0, max_value=MAX_SECONDS, widget=forms.HiddenInput
+        required=False,
+        min_value=0,
+        max_value=MAX_SECONDS,
+        widget=forms.HiddenInput,
+        label="Time spent (seconds)",
     )
 
     def __init__(self, *args, project: Project, **kwargs):
@@ -106,12 +110,20 @@ class LabelForm(forms.Form):
                 "errors": errors("confidence"),
             },
             "reasons": reasons,
+            "reason_errors": errors("reasons"),
+            # Hidden (the page measures it): its problem is shown above the submit button.
+            "time_spent_errors": errors("time_spent_s"),
             "rationale": {
                 "value": value("rationale"),
                 "required": self.fields["rationale"].required,
                 "errors": errors("rationale"),
             },
         }
+
+    def error_summary(self) -> str:
+        """The banner over an invalid form: which fields are wrong, by the names shown."""
+        names = [self.fields[name].label or name for name in self.errors if name in self.fields]
+        return "Please complete the highlighted fields: " + ", ".join(names) + "."
 
     def answer(self) -> LabelAnswer:
         data = self.cleaned_data

@@ -4,6 +4,7 @@ Every invariant is a database constraint; business rules live in services, never
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -33,6 +34,29 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
+# The ranges of a project's numeric settings (validators, check constraints and the API's
+# messages share them): beyond them a setting is a typo that would break every page (a lease of
+# 10^12 minutes leaves the calendar), and small integer columns overflow.
+PROJECT_SETTING_RANGES = {
+    "labels_per_item": (1, 100),
+    "lease_minutes": (1, 7 * 24 * 60),
+    "qualification_items": (0, 1000),
+    "qualification_pass_percent": (0, 100),
+}
+
+
+def _in_range(name: str) -> list:
+    low, high = PROJECT_SETTING_RANGES[name]
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+def _range_check(name: str) -> models.CheckConstraint:
+    low, high = PROJECT_SETTING_RANGES[name]
+    return models.CheckConstraint(
+        condition=Q(**{f"{name}__gte": low, f"{name}__lte": high}), name=f"project_{name}_range"
+    )
+
+
 class Project(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
@@ -42,7 +66,9 @@ class Project(models.Model):
         default=1, help_text="Incremented whenever the guidelines change; stored on each label."
     )
     labels_per_item = models.PositiveSmallIntegerField(
-        default=3, help_text="Human labels wanted per human-routed comparison."
+        default=3,
+        validators=_in_range("labels_per_item"),
+        help_text="Human labels wanted per human-routed comparison.",
     )
     ask_helpful = models.BooleanField(default=False)
     ask_truthful = models.BooleanField(default=False)
@@ -66,7 +92,9 @@ class Project(models.Model):
     )
     # Annotation settings.
     lease_minutes = models.PositiveSmallIntegerField(
-        default=10, help_text="How long an annotator holds a comparison before it goes back."
+        default=10,
+        validators=_in_range("lease_minutes"),
+        help_text="How long an annotator holds a comparison before it goes back.",
     )
     require_aspects = models.BooleanField(
         default=False, help_text="The asked aspects must be answered, not only overall."
@@ -75,10 +103,14 @@ class Project(models.Model):
     require_rationale = models.BooleanField(default=False)
     # Quality control with gold comparisons (known answers).
     qualification_items = models.PositiveSmallIntegerField(
-        default=0, help_text="Gold comparisons an annotator must label before real ones (0: none)."
+        default=0,
+        validators=_in_range("qualification_items"),
+        help_text="Gold comparisons an annotator must label before real ones (0: none).",
     )
     qualification_pass_percent = models.PositiveSmallIntegerField(
-        default=90, help_text="Share of the qualification answered right to pass."
+        default=90,
+        validators=_in_range("qualification_pass_percent"),
+        help_text="Share of the qualification answered right to pass.",
     )
     gold_rate = models.FloatField(
         default=0.0, help_text="After qualification, the share of assignments that are gold (0-1)."
@@ -91,18 +123,9 @@ class Project(models.Model):
     class Meta:
         ordering = ["slug"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(lease_minutes__gte=1), name="project_lease_minutes_positive"
-            ),
-            models.CheckConstraint(
-                condition=Q(qualification_pass_percent__lte=100),
-                name="project_pass_percent_at_most_100",
-            ),
+            *(_range_check(name) for name in PROJECT_SETTING_RANGES),
             models.CheckConstraint(
                 condition=Q(gold_rate__gte=0.0, gold_rate__lte=1.0), name="project_gold_rate_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(labels_per_item__gte=1), name="project_labels_per_item_positive"
             ),
             models.CheckConstraint(
                 condition=Q(guidelines_version__gte=1), name="project_guidelines_version_positive"

@@ -4,6 +4,7 @@ The annotate page works with htmx (submitting swaps in the next comparison) and 
 JavaScript (plain form posts redirect back to the page).
 """
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from annotator.access import is_project_admin, project_for_member
+from annotator.access import is_project_admin, project_for_member, sees_quality
 from annotator.assignment import (
     AssignmentError,
     LeaseGone,
@@ -51,6 +52,8 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "progress": annotator_progress(project=project, user=request.user),
             "is_project_admin": is_project_admin(request, membership),
             "can_label": membership is not None and membership.role != Role.VIEWER,
+            # Gold counts, the judge, routing and reward models: not for annotators.
+            "sees_quality": sees_quality(request, membership),
         },
     )
 
@@ -109,9 +112,17 @@ def annotate(request: HttpRequest, slug: str) -> HttpResponse:
     return _render_work(request, project, _work_context(request, project, lease))
 
 
+ALREADY_SUBMITTED = (
+    "You had already submitted this comparison: your first answer is kept and nothing changed."
+)
+
+
 def _next(request: HttpRequest, project: Project, membership, *, message: str = "") -> HttpResponse:
-    """After a submit or a skip: the next comparison (htmx) or a redirect to it (plain form)."""
+    """After a submit or a skip: the next comparison (htmx) or a redirect to it (plain form,
+    the message going along as a flash message)."""
     if not request.htmx:
+        if message:
+            messages.info(request, message)
         return redirect(reverse("annotator:annotate", args=[project.slug]), permanent=False)
     try:
         lease = assignment_next(project=project, user=request.user, membership=membership)
@@ -127,11 +138,15 @@ def submit(request: HttpRequest, slug: str, lease_id: int) -> HttpResponse:
     lease = get_object_or_404(
         Lease.objects.select_related("comparison"), pk=lease_id, project=project
     )
+    # Whose lease it is, before anything is validated or shown: an invalid form re-renders the
+    # comparison, which must never be someone else's.
+    if lease.annotator_id != request.user.pk:
+        return _denied(request, project, NotAllowed("This comparison is not assigned to you."))
+    if lease.outcome == Lease.Outcome.SUBMITTED:
+        return _next(request, project, membership, message=ALREADY_SUBMITTED)
     form = LabelForm(request.POST, project=project)
     if not form.is_valid():
-        context = _work_context(
-            request, project, lease, form=form, error="Please complete the highlighted fields."
-        )
+        context = _work_context(request, project, lease, form=form, error=form.error_summary())
         return _render_work(request, project, context, status=400)
     try:
         label_submit(

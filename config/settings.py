@@ -72,6 +72,8 @@ MIDDLEWARE = [
     # First: probes skip host checks, the https redirect and request logging (config/health.py).
     "config.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Permissions-Policy on every response, no-store on personal ones (config/headers.py).
+    "config.headers.ResponseHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A request id on every log line of a request (and its Celery tasks), and in the response.
     "django_structlog.middlewares.RequestMiddleware",
@@ -177,6 +179,14 @@ LOGOUT_REDIRECT_URL = "login"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = env("SECURE_REFERRER_POLICY", default="same-origin")
+# The browser features no page of the site uses, turned off (config/headers.py); empty: no header.
+PERMISSIONS_POLICY = env(
+    "PERMISSIONS_POLICY",
+    # Only features Chromium knows: an unknown one is a console warning on every page.
+    default="camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+)
+# Every response under this path is personal (token or session): never cached.
+API_PATH_PREFIX = "/api/"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -330,6 +340,13 @@ CELERY_BEAT_SCHEDULE["routing-policies-tick"] = {
 }
 # How many line errors an import lists before it only counts the rest.
 IMPORT_MAX_ERRORS_LISTED = 50
+# Limits on what one import may hold, checked while it streams (a line over them is an error,
+# FILE:LINE: field: message): bytes once decompressed (a small gzip can expand enormously),
+# characters per prompt and per response (a line longer than 64 bytes a character of this is not
+# parsed), and how deeply JSON arrays and objects nest in a field (metadata, raw_output, messages).
+IMPORT_MAX_DECOMPRESSED_BYTES = env.int("IMPORT_MAX_DECOMPRESSED_BYTES", default=8 * 1024**3)
+IMPORT_MAX_TEXT_CHARS = env.int("IMPORT_MAX_TEXT_CHARS", default=1_000_000)
+IMPORT_MAX_JSON_DEPTH = env.int("IMPORT_MAX_JSON_DEPTH", default=64)
 # Analytics (annotator/analytics): after labels change, the cached report is recomputed by one
 # task this many seconds later (a burst of labels queues one refresh).
 ANALYTICS_DEBOUNCE_SECONDS = env.int("ANALYTICS_DEBOUNCE_SECONDS", default=30)

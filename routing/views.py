@@ -1,23 +1,19 @@
 """The routing panel of a project page and its live policy section: thin, one selector or one
-service each. The policy shows what the LM judged (how often it is wrong), so annotators see
-none of it: admins edit and start or pause it, viewers read it."""
+service each. The page shows what the LM judged (how often it is wrong), so annotators get none
+of it (403, as in the API): admins edit and start or pause the policy, viewers read it."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from annotator.access import is_project_admin, project_for_admin, project_for_member
-from annotator.models import Membership, Project, Role
+from annotator.access import is_project_admin, project_for_admin, project_for_reader
+from annotator.models import Project
 from routing.forms import PolicyForm
 from routing.live import POLICY_FIELDS, PolicyError, policy_save, policy_state_set
 from routing.models import RoutingPolicy
 from routing.selectors import policy_figures, routing_panel_data
-
-
-def _reads_policy(request: HttpRequest, membership: Membership | None) -> bool:
-    return is_project_admin(request, membership) or membership.role == Role.VIEWER
 
 
 def _policy_context(
@@ -37,12 +33,15 @@ def _policy_context(
 @login_required
 @require_GET
 def routing_panel(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = project_for_member(request, slug)
+    project, membership = project_for_reader(request, slug)
     template = "routing/_panel.html" if request.htmx else "routing/panel.html"
-    context = {"project": project, **routing_panel_data(project)}
-    if _reads_policy(request, membership):
-        admin = is_project_admin(request, membership)
-        context |= {"show_policy": True, **_policy_context(request, project, admin=admin)}
+    admin = is_project_admin(request, membership)
+    context = {
+        "project": project,
+        **routing_panel_data(project),
+        "show_policy": True,
+        **_policy_context(request, project, admin=admin),
+    }
     return render(request, template, context)
 
 
@@ -50,9 +49,7 @@ def routing_panel(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def policy_figures_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The policy's figures (the part of the panel that polls itself while they move)."""
-    project, membership = project_for_member(request, slug)
-    if not _reads_policy(request, membership):
-        raise Http404("No such page.")
+    project, membership = project_for_reader(request, slug)
     context = {
         "project": project,
         "figures": policy_figures(project),

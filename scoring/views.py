@@ -1,4 +1,5 @@
-"""Project pages for the LM judge: start a run, watch it, read the quality report."""
+"""Project pages for the LM judge: start a run, watch it, read the quality report. They show
+the LM's labels and judge quality, so annotators get none of them (403), as in the API."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -6,7 +7,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from annotator.access import is_project_admin, project_for_admin, project_for_member
+from annotator.access import (
+    is_project_admin,
+    project_for_admin,
+    project_for_member,
+    project_for_reader,
+)
 from annotator.models import LMLabel
 from scoring.judging.runs import JudgeRunActive, judge_demo, judge_run_start
 from scoring.models import REWARD_MODEL_JUDGE, Judge, JudgeRun, RewardModelRun
@@ -37,7 +43,7 @@ def _panel_context(request, project, membership, error=""):
 @require_GET
 def judge_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The project's judge runs; while one is active the partial polls itself."""
-    project, membership = project_for_member(request, slug)
+    project, membership = project_for_reader(request, slug)
     template = "scoring/_judge_panel.html" if request.htmx else "scoring/judge_panel.html"
     return render(request, template, _panel_context(request, project, membership))
 
@@ -66,7 +72,7 @@ def judge_run_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def judge_report_page(request: HttpRequest, slug: str, judge_name: str) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, _ = project_for_reader(request, slug)
     family = Judge.objects.filter(name=judge_name).values_list("model_family", flat=True).first()
     try:
         report = judge_report(
@@ -80,7 +86,7 @@ def judge_report_page(request: HttpRequest, slug: str, judge_name: str) -> HttpR
 @login_required
 @require_GET
 def judge_report_plot(request: HttpRequest, slug: str, judge_name: str) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, _ = project_for_reader(request, slug)
     get_object_or_404(
         LMLabel.objects.filter(comparison__project=project, judge_name=judge_name)[:1]
     )
@@ -108,7 +114,7 @@ def _reward_context(request, project, membership, error=""):
 @require_GET
 def reward_runs(request: HttpRequest, slug: str) -> HttpResponse:
     """The project's reward-model runs; while one is active the list polls itself."""
-    project, membership = project_for_member(request, slug)
+    project, membership = project_for_reader(request, slug)
     template = "scoring/_reward_runs.html" if request.htmx else "scoring/reward_runs.html"
     return render(request, template, _reward_context(request, project, membership))
 
@@ -147,7 +153,7 @@ def reward_run_stop(request: HttpRequest, slug: str, run_id: int) -> HttpRespons
 @login_required
 @require_GET
 def reward_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, _ = project_for_reader(request, slug)
     run = get_object_or_404(RewardModelRun, pk=run_id, project=project)
     return render(
         request,
@@ -159,7 +165,7 @@ def reward_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpRespo
 @login_required
 @require_GET
 def reward_run_curves(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    project, _ = project_for_member(request, slug)
+    project, _ = project_for_reader(request, slug)
     run = get_object_or_404(RewardModelRun, pk=run_id, project=project)
     response = HttpResponse(
         training_curves_png(run.metrics, title=f"run #{run.pk}"), content_type="image/png"
@@ -172,7 +178,7 @@ def reward_run_curves(request: HttpRequest, slug: str, run_id: int) -> HttpRespo
 @require_GET
 def reward_runs_compare(request: HttpRequest, slug: str) -> HttpResponse:
     """Runs side by side (e.g. human-only vs LM-only vs final labels): ?run=1&run=2..."""
-    project, _ = project_for_member(request, slug)
+    project, _ = project_for_reader(request, slug)
     ids = [int(v) for v in request.GET.getlist("run") if v.isdigit()]
     runs = list(RewardModelRun.objects.filter(project=project, pk__in=ids).order_by("id"))
     keys = sorted({k for run in runs for k in run.final_metrics})

@@ -3,6 +3,7 @@
 from datetime import UTC
 
 import django_filters
+from django import forms
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -33,6 +34,31 @@ def _human_count():
     )
 
 
+class _StrictNullBooleanField(forms.NullBooleanField):
+    """true/false (1/0), or absent; anything else is an error naming the parameter, where
+    Django's field reads it as "no filter" (has_human_labels=maybe exported everything). The
+    text widget hands the value on as sent (the select widget maps unknown values to None)."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise forms.ValidationError(f"Must be true or false, not {value!r}.")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictNullBooleanField
+
+
 class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 time with any offset Python accepts, compared in UTC (PostgreSQL refuses
     offsets beyond 15:59, and times that leave the calendar in UTC)."""
@@ -49,10 +75,10 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 class ComparisonFilter(django_filters.FilterSet):
     route = django_filters.ChoiceFilter(choices=Route.choices)
     external_id = django_filters.CharFilter()
-    has_human_labels = django_filters.BooleanFilter(
+    has_human_labels = StrictBooleanFilter(
         method="filter_has_human_labels", label="Has at least one human label."
     )
-    has_lm_label = django_filters.BooleanFilter(
+    has_lm_label = StrictBooleanFilter(
         method="filter_has_lm_label", label="Has at least one LM label (any judge)."
     )
     judge = django_filters.CharFilter(
@@ -71,6 +97,9 @@ class ComparisonFilter(django_filters.FilterSet):
 
     # Filters that reveal other people's or the LM's labels: not for annotators.
     LABEL_FILTERS = ("has_lm_label", "judge", "agreement")
+    # Filters that pick out the quality-control (gold) items, labelled more than the rest:
+    # not for annotators either (a 400 naming the parameter).
+    ANNOTATOR_REFUSED = ("has_human_labels",)
 
     class Meta:
         model = Comparison
@@ -109,7 +138,7 @@ class ComparisonFilter(django_filters.FilterSet):
 COMPARISON_FILTER_PARAMETERS = [
     OpenApiParameter("route", OpenApiTypes.STR, enum=Route.values),
     OpenApiParameter("external_id", OpenApiTypes.STR),
-    OpenApiParameter("has_human_labels", OpenApiTypes.BOOL),
+    OpenApiParameter("has_human_labels", OpenApiTypes.BOOL, description="Not for annotators."),
     OpenApiParameter("has_lm_label", OpenApiTypes.BOOL, description="Not for annotators."),
     OpenApiParameter(
         "judge", OpenApiTypes.STR, description="Has a label of this judge. Not for annotators."

@@ -20,6 +20,7 @@ from annotator.dataio.formats.pairing import PAIRINGS
 from annotator.dataio.jobs import import_job_progress
 from annotator.labels import ASPECTS, label_format
 from annotator.models import (
+    PROJECT_SETTING_RANGES,
     ApiToken,
     Comparison,
     HumanLabel,
@@ -27,7 +28,18 @@ from annotator.models import (
     LMLabel,
     Project,
     ProjectAnalytics,
+    Role,
 )
+
+
+def _in_range(low, high) -> dict:
+    """A number field's bounds, with one message that gives the whole allowed range."""
+    problem = f"Must be between {low} and {high}."
+    return {
+        "min_value": low,
+        "max_value": high,
+        "error_messages": {"min_value": problem, "max_value": problem},
+    }
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -47,10 +59,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         # The database's check constraints, stated here too so that a bad value names its field.
         extra_kwargs = {
             "name": {"required": False, "help_text": "Default: the slug."},
-            "gold_rate": {"min_value": 0.0, "max_value": 1.0},
-            "labels_per_item": {"min_value": 1},
-            "lease_minutes": {"min_value": 1},
-            "qualification_pass_percent": {"max_value": 100},
+            "gold_rate": _in_range(0.0, 1.0),
+            **{name: _in_range(*bounds) for name, bounds in PROJECT_SETTING_RANGES.items()},
         }
 
     def get_fields(self):
@@ -185,6 +195,21 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "labels_done",
             "created_at",
         ]
+        extra_kwargs = {
+            "is_gold": {"help_text": "Not shown to annotators."},
+            "labels_done": {"help_text": "Not shown to annotators."},
+        }
+
+    # Gold status and how many labels a comparison has pick out the quality-control items:
+    # annotators get neither.
+    HIDDEN_FROM_ANNOTATORS = ("is_gold", "labels_done")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.context.get("role") == Role.ANNOTATOR:
+            for name in self.HIDDEN_FROM_ANNOTATORS:
+                fields.pop(name, None)
+        return fields
 
 
 class ComparisonDetailSerializer(ComparisonSerializer):

@@ -108,6 +108,10 @@ def _comparisons_filtered(request, project: Project, role: str):
         request.query_params.get(name) for name in ComparisonFilter.LABEL_FILTERS
     ):
         raise PermissionDenied("Annotators cannot filter on other people's or the LM's labels.")
+    if role == Role.ANNOTATOR:
+        for name in ComparisonFilter.ANNOTATOR_REFUSED:
+            if name in request.query_params:
+                raise ValidationError({name: ["Annotators cannot filter on this."]})
     filterset = ComparisonFilter(
         request.query_params, queryset=Comparison.objects.filter(project=project)
     )
@@ -123,8 +127,11 @@ class ComparisonList(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Comparison.objects.none()
-        project, role = project_access(self.request, self.kwargs["slug"], READ)
-        return _comparisons_filtered(self.request, project, role)
+        project, self.role = project_access(self.request, self.kwargs["slug"], READ)
+        return _comparisons_filtered(self.request, project, self.role)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "role": getattr(self, "role", None)}
 
     @extend_schema(
         parameters=COMPARISON_FILTER_PARAMETERS,
@@ -151,7 +158,7 @@ class ComparisonDetail(APIView):
             project=project,
             pk=pk,
         )
-        return Response(s.ComparisonDetailSerializer(comparison).data)
+        return Response(s.ComparisonDetailSerializer(comparison, context={"role": role}).data)
 
 
 # --- Import ---------------------------------------------------------------------------------

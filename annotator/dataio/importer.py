@@ -194,10 +194,16 @@ Numbered = tuple[str, int | str, ComparisonRecord]  # (source, line, record)
 Batch = tuple[list[Numbered], list[LineError]]
 
 
+# A batch also ends once its texts hold this many characters: a few batches are in memory at once
+# (read ahead, and the one being written), and records near IMPORT_MAX_TEXT_CHARS are large.
+BATCH_MAX_CHARS = 16 * 1024 * 1024
+
+
 def _validated_batches(items: Iterable[Parsed], size: int) -> Iterator[Batch]:
     """Validate items into batches of records, each with the line errors found in it."""
     batch: list[Numbered] = []
     problems: list[LineError] = []
+    chars = 0
     for item in items:
         found = item.errors
         record = None
@@ -207,9 +213,10 @@ def _validated_batches(items: Iterable[Parsed], size: int) -> Iterator[Batch]:
             problems.append(LineError(item.source, item.line, problem.field, problem.problem))
         if record is not None:
             batch.append((item.source, item.line, record))
-        if len(batch) >= size:
+            chars += len(record.prompt) + len(record.response_a) + len(record.response_b)
+        if len(batch) >= size or chars >= BATCH_MAX_CHARS:
             yield batch, problems
-            batch, problems = [], []
+            batch, problems, chars = [], [], 0
     if batch or problems:
         yield batch, problems
 

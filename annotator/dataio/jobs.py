@@ -1,12 +1,11 @@
 """Background imports: the file is copied aside, a worker imports it, the job row has the result."""
 
-import gzip
 import io
+import logging
 import os
 import shutil
 import time
 import uuid
-import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -17,13 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.background import RunStatus, run_claim
-from annotator.dataio.formats import FORMAT_CHOICES, FormatError, ReadOptions
+from annotator.dataio.formats import FORMAT_CHOICES, READ_ERRORS, ReadOptions
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.models import ImportJob, Project
 from annotator.tasks import import_job_run_task
 
-# A damaged upload (a truncated or corrupt gzip stream) fails while it is read, not line by line.
-READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+logger = logging.getLogger(__name__)
+
+__all__ = ["READ_ERRORS", "import_job_create", "import_job_progress", "import_job_run"]
 
 
 def import_job_create(
@@ -68,30 +68,50 @@ def import_job_run(*, job_id: int) -> ImportJob:
     # is what shows a live worker, so any running job that is not locked is abandoned.
     if run_claim(ImportJob, job_id, stale_after=timedelta(0), skip_locked=True) is None:
         return ImportJob.objects.get(pk=job_id)
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
-        if job is None or job.is_finished:
-            return job or ImportJob.objects.get(pk=job_id)
-        path = Path(job.stored_path)
-        try:
-            summary = _job_import(job, path)
-        except ImportFailed as failure:
-            _job_failed(job, [str(e) for e in failure.errors], failure.error_count)
-        except READ_ERRORS as exc:
-            _job_failed(job, [f"{job.source_name}: the file cannot be read: {exc}"])
-        except FormatError as exc:
-            _job_failed(job, [f"{job.source_name}: {exc}"])
-        except FileNotFoundError:
-            _job_failed(job, [f"{job.source_name}: the uploaded file is gone ({path})"])
-        else:
-            job.status, job.summary = RunStatus.SUCCEEDED, summary.as_dict()
+    path = None
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+            if job is None or job.is_finished:
+                return job or ImportJob.objects.get(pk=job_id)
+            path = Path(job.stored_path)
+            _job_finish(job, path)
+    except Exception as exc:  # the job must not stay "running" with its upload left behind
+        logger.exception("import job %s could not record its end", job_id)
+        job = ImportJob.objects.get(pk=job_id)
+        _job_failed(job, [f"{job.source_name}: the import failed: {type(exc).__name__}: {exc}"])
         job.finished_at = timezone.now()
-        job.save(
-            update_fields=["status", "errors", "error_count", "error", "summary", "finished_at"]
-        )
-    path.unlink(missing_ok=True)
-    _progress_path(path).unlink(missing_ok=True)
+        job.save(update_fields=_ENDED_FIELDS)
+    finally:
+        if path is not None:
+            path.unlink(missing_ok=True)
+            _progress_path(path).unlink(missing_ok=True)
     return job
+
+
+_ENDED_FIELDS = ["status", "errors", "error_count", "error", "summary", "finished_at"]
+
+
+def _job_finish(job: ImportJob, path: Path) -> None:
+    """Run the job's import and record how it ended; any failure ends the job as failed."""
+    try:
+        summary = _job_import(job, path)
+    except ImportFailed as failure:
+        _job_failed(job, [str(e) for e in failure.errors], failure.error_count)
+    except READ_ERRORS as exc:
+        _job_failed(job, [f"{job.source_name}: the file cannot be read: {exc}"])
+    except FileNotFoundError:
+        _job_failed(job, [f"{job.source_name}: the uploaded file is gone ({path})"])
+    except ValueError as exc:  # FormatError, InputTooLarge: the input's own fault
+        _job_failed(job, [f"{job.source_name}: {exc}"])
+    except Exception as exc:
+        # A bug, not bad input: logged with its traceback; the import rolled back.
+        logger.exception("import job %s failed", job.pk)
+        _job_failed(job, [f"{job.source_name}: the import failed: {type(exc).__name__}: {exc}"])
+    else:
+        job.status, job.summary = RunStatus.SUCCEEDED, summary.as_dict()
+    job.finished_at = timezone.now()
+    job.save(update_fields=_ENDED_FIELDS)
 
 
 def _job_import(job: ImportJob, path: Path):

@@ -7,10 +7,12 @@ so that an import can list every error of a file.
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from django.conf import settings
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from annotator.conversations import (
     NUL_PROBLEM,
@@ -33,7 +35,7 @@ from annotator.labels import (
     confidence_parse,
     label_parse,
 )
-from annotator.models import Route
+from annotator.models import HumanLabel, Route
 
 MAX_EXTERNAL_ID = 255
 # TextChoices.values builds a new list on every access: read once, checked per field.
@@ -42,6 +44,38 @@ _SOURCES = tuple(LabelSource.values)
 _ANNOTATOR_TYPES = tuple(AnnotatorType.values)
 _SHOWN_ORDERS = tuple(ShownOrder.values)
 MAX_NAME = 200
+
+
+def column_range(model, name: str) -> tuple[int, int]:
+    """The values an integer column holds: Django's portable range for the field's type (what
+    PostgreSQL enforces; SQLite would store more, but the data must move between them)."""
+    internal = model._meta.get_field(name).get_internal_type()
+    return BaseDatabaseOperations.integer_field_ranges[internal]
+
+
+_GUIDELINES_RANGE = (1, column_range(HumanLabel, "guidelines_version")[1])
+
+
+def json_too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels in `value` (a scalar: 0, `[]`:
+    1). Walked with a stack, not recursion, so any depth the JSON parser allows is safe."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def depth_problem(limit: int) -> str:
+    return f"nests arrays and objects deeper than {limit} levels (IMPORT_MAX_JSON_DEPTH)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +223,7 @@ class _Checker:
         if "\x00" in value:
             self.fail(key, NUL_PROBLEM)
         if max_length is not None and len(value) > max_length:
-            self.fail(key, f"is {len(value)} characters long; the limit is {max_length}")
+            self.fail(key, _too_long(len(value), max_length))
         return value
 
     def conversation(self, key: str, *, response: bool) -> tuple[str, list[Message] | None]:
@@ -197,11 +231,18 @@ class _Checker:
         assistant and tool). Returns (its text, flattened for a list; the list or None). A
         response may be empty ("", whitespace or []); a prompt's text must not be blank."""
         value = self.obj.get(key)
+        limit = settings.IMPORT_MAX_TEXT_CHARS
         if not isinstance(value, list):
             if value is not None and not isinstance(value, str):
                 self.fail(key, f"must be a string or a list of messages, not {type_name(value)}")
                 return "", None
-            return self.text(key, required=True, empty_ok=response), None
+            text = self.text(key, required=True, empty_ok=response)
+            if len(text) > limit:
+                self.fail(key, f"{_too_long(len(text), limit)} (IMPORT_MAX_TEXT_CHARS)")
+                return "", None
+            return text, None
+        if not self.shallow(key, value):
+            return "", None
         problems = messages_problems(value, self.name(key), RESPONSE_ROLES if response else ROLES)
         for place, problem in problems:
             self.errors.append(FieldError(place, problem))
@@ -209,7 +250,19 @@ class _Checker:
             return "", None
         if not response and messages_blank(value):
             self.fail(key, "must not be empty")
-        return messages_flatten(value), value
+        text = messages_flatten(value)
+        if len(text) > limit:
+            self.fail(key, f"{_too_long(len(text), limit)} (IMPORT_MAX_TEXT_CHARS)")
+            return "", None
+        return text, value
+
+    def shallow(self, key: str, value: Any) -> bool:
+        """Whether `value` nests no deeper than IMPORT_MAX_JSON_DEPTH (else a problem of `key`)."""
+        limit = settings.IMPORT_MAX_JSON_DEPTH
+        if json_too_deep(value, limit):
+            self.fail(key, depth_problem(limit))
+            return False
+        return True
 
     def number(self, key: str, *, low: float | None = None, high: float | None = None):
         value = self.obj.get(key)
@@ -226,15 +279,17 @@ class _Checker:
             return None
         return float(value)
 
-    def integer(self, key: str, *, low: int) -> int | None:
+    def integer(self, key: str, *, low: int, high: int) -> int | None:
+        """An integer in [low, high] (the column's range). A number too large for a 64-bit
+        integer arrives as a float from the JSON parser: it is out of range, not "a number"."""
         value = self.obj.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(key, f"must be an integer, not {type_name(value)}")
             return None
-        if value < low:
-            self.fail(key, f"must be at least {low}")
+        if isinstance(value, float) or not low <= value <= high:
+            self.fail(key, f"must be an integer between {low} and {high}, not {value!r}")
             return None
         return value
 
@@ -286,7 +341,12 @@ class _Checker:
         if parsed.tzinfo is None:
             self.fail(key, f"{value!r} has no time zone (add Z or +00:00)")
             return None
-        return parsed
+        try:
+            # Stored in UTC: a time near year 1 or 9999 may not exist there.
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            self.fail(key, f"{value!r} is out of range (in UTC it falls outside years 1 to 9999)")
+            return None
 
     def list_of_objects(self, key: str) -> list[dict]:
         value = self.obj.get(key)
@@ -306,6 +366,10 @@ class _Checker:
                     )
                 )
         return out
+
+
+def _too_long(length: int, limit: int) -> str:
+    return f"is {length} characters long; the limit is {limit}"
 
 
 def _has_nul(value: Any) -> bool:
@@ -376,6 +440,8 @@ def record_from_native(obj: Any) -> tuple[ComparisonRecord | None, list[FieldErr
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         check.fail("metadata", f"must be an object, not {type_name(metadata)}")
+    elif not check.shallow("metadata", metadata):
+        pass
     elif _has_nul(metadata):
         check.fail("metadata", NUL_PROBLEM)
     else:
@@ -476,7 +542,7 @@ def _human_label(check: _Checker) -> HumanLabelRecord | None:
         rationale=check.text("rationale"),
         time_spent_s=check.number("time_spent_s", low=0),
         shown_order=check.choice("shown_order", _SHOWN_ORDERS),
-        guidelines_version=check.integer("guidelines_version", low=1),
+        guidelines_version=check.integer("guidelines_version", low=1, high=_GUIDELINES_RANGE[1]),
         created_at=check.timestamp("created_at"),
     )
     return None if len(check.errors) > before else label
@@ -499,13 +565,17 @@ def _lm_label(check: _Checker) -> LMLabelRecord | None:
         truncated=bool(check.boolean("truncated")),
         created_at=check.timestamp("created_at"),
     )
-    if _has_nul(label.raw_output):
+    if not check.shallow("raw_output", label.raw_output):
+        pass
+    elif _has_nul(label.raw_output):
         check.fail("raw_output", NUL_PROBLEM)
     if label.judgement is not None and label.p_a is not None:
         implied = Choice.A if label.p_a > 0.5 else Choice.B if label.p_a < 0.5 else None
         if implied is not None and label.judgement.choice not in (implied, Choice.TIE):
             check.fail(
                 "overall",
-                f"{label.judgement.choice!r} contradicts p_a={label.p_a} (which favours {implied})",
+                # The choices are enum members: their values read as the labels (`B`).
+                f"{label.judgement.choice!s} contradicts p_a={label.p_a} "
+                f"(which favours {implied!s})",
             )
     return None if len(check.errors) > before else label

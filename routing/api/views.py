@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from annotator.api.common.errors import Conflict, error_responses
 from annotator.api.common.pagination import NewestFirstPagination
 from annotator.api.common.permissions import ADMIN, EXPORT, project_access
+from annotator.api.common.strict import UnknownFieldsRefused
 from annotator.selectors import projects_for_user
 from routing.live import PolicyError, policy_save, policy_state_set
 from routing.models import (
@@ -68,7 +69,7 @@ class RoutingRunSerializer(serializers.ModelSerializer):
         ]
 
 
-class RoutingRunStartSerializer(serializers.Serializer):
+class RoutingRunStartSerializer(UnknownFieldsRefused, serializers.Serializer):
     strategy = serializers.ChoiceField(
         choices=[(name, s.description) for name, s in STRATEGIES.items()]
     )

@@ -8,11 +8,16 @@ from annotator.api.project_settings import ProjectSettingsSection
 from scoring.models import REWARD_MODEL_JUDGE
 from scoring.services import project_scoring_read, project_scoring_update
 
+# More labels than a project ever gets; the column is a 32-bit integer.
+RETRAIN_EVERY_MAX = 10**7
+
 SCORING_SECTION = ProjectSettingsSection(
     name="scoring",
     fields={
         "retrain_every": lambda: serializers.IntegerField(
             min_value=0,
+            max_value=RETRAIN_EVERY_MAX,
+            error_messages={"max_value": f"Must be between 0 and {RETRAIN_EVERY_MAX}."},
             help_text="Train a new reward model after this many new labels (0: never by itself).",
         ),
         "label_with_reward_model": lambda: serializers.BooleanField(

@@ -23,6 +23,7 @@ from annotator.api.common.errors import Conflict, error_responses
 from annotator.api.common.pagination import NewestFirstPagination
 from annotator.api.common.permissions import ADMIN, EXPORT, project_access
 from annotator.api.common.renderers import TextRenderer
+from annotator.api.common.strict import UnknownFieldsRefused
 from annotator.api.serializers import LMLabelSerializer
 from annotator.models import LMLabel, Project
 from scoring.judging.runs import (
@@ -73,7 +74,7 @@ class JudgeRunSerializer(serializers.ModelSerializer):
         ]
 
 
-class JudgeRunStartSerializer(serializers.Serializer):
+class JudgeRunStartSerializer(UnknownFieldsRefused, serializers.Serializer):
     judge = serializers.CharField(
         required=False,
         max_length=200,
@@ -227,7 +228,7 @@ class RewardRunDetailSerializer(RewardRunSerializer):
         fields = [*RewardRunSerializer.Meta.fields, "metrics"]
 
 
-class RewardRunStartSerializer(serializers.ModelSerializer):
+class RewardRunStartSerializer(UnknownFieldsRefused, serializers.ModelSerializer):
     eval_project = serializers.SlugRelatedField(
         slug_field="slug",
         queryset=Project.objects.none(),

@@ -134,6 +134,10 @@ def test_project_settings_are_checked_by_the_database(project):
 
     _violates(model=Project, slug="zero", name="z", labels_per_item=0)
     _violates(model=Project, slug="route", name="r", default_route="robot")
+    # Beyond the ranges (a lease of 2^31 minutes breaks every annotate page).
+    _violates(model=Project, slug="lease", name="l", lease_minutes=7 * 24 * 60 + 1)
+    _violates(model=Project, slug="many", name="m", labels_per_item=101)
+    _violates(model=Project, slug="quali", name="q", qualification_items=1001)
 
 
 def test_one_membership_per_user_and_project(project):

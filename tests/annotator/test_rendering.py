@@ -1,11 +1,14 @@
 """markdown_render: LLM markdown becomes readable HTML, and nothing in it can run."""
 
+import hashlib
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
 from django.template import engines
 
+from annotator import rendering
 from annotator.rendering import markdown_render, sanitize_html, turns_render
 
 REL = 'rel="noopener noreferrer nofollow"'
@@ -223,3 +226,131 @@ def test_plain_text_renders_as_markdown_and_a_response_with_text_has_no_marker()
     html = _conversation_tag(text="*hi*", response=True)
     assert '<div class="md"><p><em>hi</em></p>' in html
     assert "empty-response" not in html and "turn" not in html
+
+
+# ---- Bounded, cached rendering and word breaks (issue 18) ----
+
+
+def _text_of(html: str) -> str:
+    """What the reader sees: the text without tags, <wbr> or the plain-text notice."""
+    html = re.sub(r'<p class="render-notice">.*?</p>\n', "", html)
+    return unescape(re.sub(r"<[^>]+>", "", html.replace("<br>\n", "\n"))).removesuffix("\n")
+
+
+def test_a_megabyte_of_brackets_is_shown_whole_as_plain_text_with_a_notice():
+    text = "[" * 1_000_000
+
+    html = markdown_render(text)
+
+    assert html.startswith(f'<p class="render-notice">{rendering.PLAIN_TEXT_NOTICE}</p>\n<p>')
+    assert _text_of(html) == text
+    assert "<wbr>" in html  # one 1,000,000-character word would freeze the browser's layout
+
+
+def test_a_megabyte_of_emphasis_markers_is_shown_whole_as_plain_text():
+    text = "*a " * 333_334
+
+    html = markdown_render(text)
+
+    assert "<em>" not in html and rendering.PLAIN_TEXT_NOTICE in html
+    assert _text_of(html) == text
+
+
+def test_a_text_of_too_many_lines_is_shown_as_plain_text_with_its_line_breaks():
+    text = "| a |\n|---|\n" * 3_000  # short, but thousands of tables
+
+    html = markdown_render(text)
+
+    assert "<table>" not in html and rendering.PLAIN_TEXT_NOTICE in html
+    assert _text_of(html) == text
+
+
+def test_an_oversized_paragraph_is_plain_while_the_others_keep_their_markdown():
+    brackets = "[a](" * 5_000  # 20,000 characters in one paragraph
+    html = markdown_render(f"**before**\n\n{brackets}\nnext line\n\n*after*")
+
+    assert "<strong>before</strong>" in html and "<em>after</em>" in html
+    assert f"</p>\n<p>{brackets[:64]}<wbr>" in html and "<br>\nnext line</p>" in html
+    assert rendering.PLAIN_TEXT_NOTICE not in html and "<a " not in html
+
+
+def test_a_long_ordinary_answer_keeps_its_formatting_to_the_end():
+    section = (
+        "## Step {i}\n\nUse **pandas** and call `df.groupby('key').agg(['mean', 'std'])`; see "
+        "[the docs](https://pandas.pydata.org/docs/) for *details*. "
+        + "More words here. "
+        * 40
+        + "\n\n| col | value |\n|:---|---:|\n| a | 1 |\n| b | 2 |\n\n- one\n- two\n\n"
+        "```python\nprint('hello')\n```\n\n"
+    )
+    text = "".join(section.format(i=i) for i in range(100))
+    assert 90_000 < len(text) < rendering.MARKDOWN_MAX_CHARS
+
+    html = markdown_render(text)
+
+    last = html[html.index("Step 99") :]
+    assert "<strong>pandas</strong>" in last and "<em>details</em>" in last
+    assert '<td class="align-right">2</td>' in last and '<a href="https://pandas' in last
+    assert html.count("<strong>") == 100 and rendering.PLAIN_TEXT_NOTICE not in html
+
+
+def test_a_second_view_reads_the_shared_cache_and_a_new_text_or_version_renders_again(
+    monkeypatch,
+):
+    from django.core.cache import cache
+
+    parsed = []
+    parse = rendering._markdown.parse
+    monkeypatch.setattr(rendering._markdown, "parse", lambda s: parsed.append(s) or parse(s))
+
+    first = markdown_render("Some *text*")
+    again = markdown_render("Some *text*")
+    other = markdown_render("Some *other* text")
+
+    assert first == again == "<p>Some <em>text</em></p>\n"
+    assert other == "<p>Some <em>other</em> text</p>\n"
+    assert parsed == ["Some *text*", "Some *other* text"]
+    # The cache is Django's (shared by the web processes when CACHE_URL is Redis), keyed by content.
+    key = f"markdown:{rendering.RENDERER_VERSION}:{hashlib.sha256(b'Some *text*').hexdigest()}"
+    assert cache.get(key) == first
+    monkeypatch.setattr(rendering, "RENDERER_VERSION", rendering.RENDERER_VERSION + 1)
+    assert markdown_render("Some *text*") == first
+    assert parsed[-1] == "Some *text*" and len(parsed) == 3
+
+
+def test_long_words_get_a_break_opportunity_every_64_characters_and_short_ones_none():
+    html = markdown_render("short words stay as they are, " + "x" * 150 + " end")
+
+    assert html == (
+        "<p>short words stay as they are, "
+        + "<wbr>".join(["x" * 64, "x" * 64, "x" * 22])
+        + " end</p>\n"
+    )
+
+
+def test_a_word_continues_across_inline_elements_and_breaks_never_split_tags_or_entities():
+    url = "https://example.com/" + "p" * 100
+    html = markdown_render("a" * 60 + "**" + "b" * 10 + "**" + f"[{'&' * 70}]({url})")
+
+    assert html.startswith("<p>" + "a" * 60 + "<strong>bbbb<wbr>bbbbbb</strong>")
+    assert f'href="{url}"' in html  # attributes untouched
+    assert "&amp;" * 58 + "<wbr>" + "&amp;" * 12 + "</a>" in html
+    assert _text_of(html) == "a" * 60 + "b" * 10 + "&" * 70
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    ["क्ष", "e\u0301", "👩\u200d💻", "🇫🇷", "👍🏽"],
+    ids=["conjunct", "combining", "zwj", "flag", "skin-tone"],
+)
+def test_breaks_fall_between_grapheme_clusters_only(cluster):
+    html = markdown_render(cluster * 150)
+
+    pieces = html.removeprefix("<p>").removesuffix("</p>\n").split("<wbr>")
+    assert pieces == [cluster * 64, cluster * 64, cluster * 22]
+
+
+def test_the_sanitizer_keeps_only_the_notice_class_on_paragraphs():
+    assert sanitize_html('<p class="render-notice">n</p><p class="x">y</p>a<wbr>b') == (
+        '<p class="render-notice">n</p><p>y</p>a<wbr>b'
+    )

@@ -138,7 +138,7 @@ def test_a_missing_answer_is_shown_without_losing_the_comparison(client, setup):
     lease = Lease.objects.get()
     response = client.post(reverse("annotator:submit", args=["p", lease.pk]), {"helpful": "2"})
     assert response.status_code == 400
-    assert "Please complete the highlighted fields." in response.content.decode()
+    assert "Please complete the highlighted fields: Overall." in response.content.decode()
     assert not HumanLabel.objects.exists()
     assert Lease.objects.get().finished_at is None
 
@@ -273,3 +273,76 @@ def test_the_annotate_page_shows_a_conversation_by_turn_and_marks_an_empty_respo
         "Assistant",
         "Tool (lookup)",
     ]
+
+
+def test_an_invalid_post_to_someone_elses_lease_is_refused_before_it_is_validated(client, setup):
+    project, users = setup
+    _client(client, users["ann"]).get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    other = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+
+    response = _client(client, other).post(
+        reverse("annotator:submit", args=["p", lease.pk]), {"overall": "9"}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "not assigned to you" in page and lease.comparison.prompt not in page
+    assert not HumanLabel.objects.exists()
+
+
+def test_a_second_different_submit_says_nothing_changed(client, setup):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+    url = reverse("annotator:submit", args=["p", lease.pk])
+    client.post(url, {"overall": "1"}, **HTMX)
+
+    again = client.post(url, {"overall": "5"}, **HTMX).content.decode()
+    plain = client.post(url, {"overall": "5"}, follow=True).content.decode()
+
+    for page in (again, plain):
+        assert "already submitted this comparison" in page and "nothing changed" in page
+        assert "Saved." not in page
+    label = HumanLabel.objects.get(annotator=users["ann"])
+    expected = "A" if lease.shown_order == "AB" else "B"  # 1: the first shown clearly better
+    assert label.overall_choice == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "problem"),
+    [
+        ({"time_spent_s": "-1"}, "Time spent (seconds)", "greater than or equal to 0"),
+        ({"time_spent_s": "soon"}, "Time spent (seconds)", "Enter a number."),
+        ({"reasons": ["made-up"]}, "Reasons", "Select a valid choice."),
+    ],
+)
+def test_an_invalid_hidden_or_checkbox_field_is_named_and_marked(
+    client, setup, data, field, problem
+):
+    _, users = setup
+    client = _client(client, users["ann"])
+    client.get(reverse("annotator:annotate", args=["p"]))
+    lease = Lease.objects.get()
+
+    response = client.post(
+        reverse("annotator:submit", args=["p", lease.pk]), {"overall": "2", **data}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"Please complete the highlighted fields: {field}." in page
+    assert re.search(r'class="field-error" role="alert">[^<]*' + re.escape(problem), page)
+    assert not HumanLabel.objects.exists()
+
+
+def test_annotators_see_no_gold_count_and_no_judge_routing_or_reward_links(client, setup):
+    _, users = setup
+
+    annotator = _client(client, users["ann"]).get(reverse("annotator:project", args=["p"]))
+    viewer = _client(client, users["view"]).get(reverse("annotator:project", args=["p"]))
+
+    for marker in ("Gold (quality control)", "/judge/", "/routing/", "/reward-models/"):
+        assert marker not in annotator.content.decode(), marker
+        assert marker in viewer.content.decode(), marker

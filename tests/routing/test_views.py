@@ -88,10 +88,12 @@ def test_annotators_see_no_policy(client, routing_project, members):
     policy_released(routing_project, done=[1], budget=10)
     client.force_login(members["annotator"])
 
-    html = client.get("/p/proj/routing/", headers={"HX-Request": "true"}).content.decode()
+    panel = client.get("/p/proj/routing/", headers={"HX-Request": "true"})
 
-    assert "routing-policy" not in html
-    assert client.get("/p/proj/routing/policy/figures/").status_code == 404
+    # The routing page shows what the LM judged: annotators get none of it, as in the API.
+    assert panel.status_code == 403 and "routing-policy" not in panel.content.decode()
+    assert client.get("/p/proj/routing/").status_code == 403
+    assert client.get("/p/proj/routing/policy/figures/").status_code == 403
     assert client.post("/p/proj/routing/policy/", {"budget": 5}).status_code == 404
     assert client.post("/p/proj/routing/policy/start/").status_code == 404
     assert RoutingPolicy.objects.get().state == "draft"

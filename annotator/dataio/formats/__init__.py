@@ -8,8 +8,10 @@ neither needs a special name. `auto` picks the format from the first record's ke
 """
 
 from annotator.dataio.formats.common import (
+    READ_ERRORS,
     Format,
     FormatError,
+    InputTooLarge,
     Parsed,
     ReadOptions,
     ReadReport,
@@ -28,9 +30,11 @@ __all__ = [
     "AUTO",
     "FORMATS",
     "FORMAT_CHOICES",
+    "READ_ERRORS",
     "REGISTRY",
     "Format",
     "FormatError",
+    "InputTooLarge",
     "Parsed",
     "ReadOptions",
     "ReadReport",

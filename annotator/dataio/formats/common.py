@@ -4,6 +4,7 @@ Lines with line numbers, and the chosen/rejected -> A/B record."""
 import gzip
 import hashlib
 import io
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -11,15 +12,29 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+from django.conf import settings
 
-from annotator.dataio.records import FieldError
+from annotator.dataio.records import FieldError, depth_problem, json_too_deep
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
+# A damaged upload (a truncated or corrupt gzip stream) fails while it is read, not line by line.
+READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class FormatError(ValueError):
     """The input's format cannot be told (`auto`) or is not the one named."""
+
+
+class InputTooLarge(ValueError):
+    """The input holds more bytes, once decompressed, than IMPORT_MAX_DECOMPRESSED_BYTES."""
+
+
+def line_bytes_max() -> int:
+    """The longest line (or JSON file read whole) that is parsed: three texts of
+    IMPORT_MAX_TEXT_CHARS written as 12-byte JSON escapes (a surrogate pair per character), and
+    as much again for labels and metadata. Longer ones are refused unread."""
+    return 64 * settings.IMPORT_MAX_TEXT_CHARS
 
 
 @dataclass(slots=True)
@@ -85,15 +100,66 @@ class Format:
         return len(self.keys)
 
 
+class _Counted(io.RawIOBase):
+    """Reads `stream` and raises InputTooLarge once more than `limit` bytes came out of it, so
+    that a small gzip cannot expand without bound (a "gzip bomb")."""
+
+    def __init__(self, stream: BinaryIO, limit: int):
+        self.stream, self.limit, self.count = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.count > self.limit:
+            raise InputTooLarge(
+                f"the input is over {self.limit} bytes once decompressed "
+                "(IMPORT_MAX_DECOMPRESSED_BYTES)"
+            )
+        # Never more than one byte past the limit: the error comes when a reader asks for the
+        # bytes beyond it, on the line that needs them, not a buffer's length earlier.
+        data = self.stream.read(min(len(buffer), self.limit + 1 - self.count))
+        self.count += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def open_binary(stream: BinaryIO) -> BinaryIO:
     """Wrap a binary stream, transparently decompressing gzip and skipping a UTF-8 byte-order
-    mark (some tools write one before JSON)."""
+    mark (some tools write one before JSON). Reading more than IMPORT_MAX_DECOMPRESSED_BYTES
+    from it raises InputTooLarge."""
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"))
+        buffered = gzip.GzipFile(fileobj=buffered, mode="rb")
+    counted = _Counted(buffered, settings.IMPORT_MAX_DECOMPRESSED_BYTES)
+    buffered = io.BufferedReader(counted, buffer_size=1 << 16)
     if buffered.peek(3)[:3] == UTF8_BOM:
         buffered.read(3)
     return buffered
+
+
+def bounded_lines(reader: BinaryIO, limit: int) -> Iterator[bytes | None]:
+    """The lines of `reader`, each None when it is longer than `limit` bytes: such a line is
+    skipped a chunk at a time, never held whole."""
+    while raw := reader.readline(limit + 1):
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while raw and not raw.endswith(b"\n"):
+            raw = reader.readline(1 << 20)
+        yield None
+
+
+def document_read(reader: BinaryIO, what: str) -> bytes:
+    """A whole JSON file's bytes, if it is no longer than a line may be; ValueError if not."""
+    limit = line_bytes_max()
+    data = reader.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(
+            f"{what} is over {limit} bytes, more than one JSON document may be "
+            "(64 x IMPORT_MAX_TEXT_CHARS); split it into JSON Lines"
+        )
+    return data
 
 
 class _Replayed(io.RawIOBase):
@@ -121,7 +187,8 @@ def first_record(stream: BinaryIO) -> tuple[BinaryIO, Any]:
     stream that still reads from the start."""
     reader = open_binary(stream)
     if reader.peek(64).lstrip()[:1] == b"[":
-        data = reader.read()  # a JSON array file is read whole by its reader anyway
+        # A JSON array file is read whole by its reader anyway.
+        data = document_read(reader, "the file (a JSON array)")
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -131,7 +198,10 @@ def first_record(stream: BinaryIO) -> tuple[BinaryIO, Any]:
         first = value[0] if isinstance(value, list) and value else value
         return io.BufferedReader(io.BytesIO(data)), first
     seen = []
-    for number, raw in enumerate(iter(reader.readline, b""), 1):
+    limit = line_bytes_max()
+    for number, raw in enumerate(bounded_lines(reader, limit), 1):
+        if raw is None:
+            raise FormatError(f"cannot tell the format: line {number}: {_line_too_long(limit)}")
         seen.append(raw)
         if raw.strip():
             try:
@@ -145,17 +215,58 @@ def first_record(stream: BinaryIO) -> tuple[BinaryIO, Any]:
 
 
 def json_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any, list[FieldError]]]:
-    for number, raw in enumerate(open_binary(stream), 1):
-        if not raw.strip():
-            continue
-        try:
-            yield number, orjson.loads(raw), []
-        except orjson.JSONDecodeError:
-            yield number, None, [FieldError("(line)", _json_problem(raw))]
+    """(line number, value, []) per non-blank line, or (line, None, what is wrong with it). A line
+    too long or too deeply nested is refused before it is parsed or walked; past
+    IMPORT_MAX_DECOMPRESSED_BYTES the input ends with an error on the line it reached."""
+    limit, depth = line_bytes_max(), settings.IMPORT_MAX_JSON_DEPTH
+    number = 0
+    try:
+        for number, raw in enumerate(bounded_lines(open_binary(stream), limit), 1):
+            if raw is None:
+                yield number, None, [FieldError("(line)", _line_too_long(limit))]
+            elif raw.strip():
+                yield number, *_json_line(raw, depth)
+    except InputTooLarge as exc:
+        yield number + 1, None, [FieldError("(file)", f"{exc}; stopped reading here")]
+
+
+def _json_line(raw: bytes, depth: int) -> tuple[Any, list[FieldError]]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, [FieldError("(line)", _json_problem(raw))]
+    # Brackets counted in the raw bytes bound the depth from above: most lines need no walk.
+    if raw.count(b"[") + raw.count(b"{") > depth and json_too_deep(value, depth + 1):
+        return None, [FieldError(_deep_field(value, depth), depth_problem(depth))]
+    return value, []
+
+
+def _deep_field(value: Any, depth: int) -> str:
+    """The top-level field of a line that nests too deeply (the line itself if it is no object)."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if json_too_deep(child, depth):
+                return str(key)
+    return "(line)"
+
+
+def _line_too_long(limit: int) -> str:
+    return (
+        f"the line is over {limit} bytes, more than IMPORT_MAX_TEXT_CHARS allows "
+        "(64 bytes a character); it was not read"
+    )
 
 
 def _json_problem(raw: bytes) -> str:
-    """orjson's message for one line, with the column counted within that line."""
+    """orjson's message for one line, with the column counted within that line; bytes that are
+    not UTF-8 are named as such (orjson would speak of surrogates)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of this "
+            "line); convert it to UTF-8"
+        )
     try:
         orjson.loads(raw.rstrip(b"\r\n"))
     except orjson.JSONDecodeError as exc:

@@ -7,7 +7,13 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from annotator.dataio.formats.common import Format, Parsed, ReadOptions, open_binary
+from annotator.dataio.formats.common import (
+    Format,
+    Parsed,
+    ReadOptions,
+    document_read,
+    open_binary,
+)
 from annotator.dataio.records import FieldError
 
 LLMBAR_GOLD_ANNOTATOR = "LLMBar gold"
@@ -59,9 +65,12 @@ def read_llmbar(
     stream: BinaryIO, source: str, options: ReadOptions, path: Path | None
 ) -> Iterator[Parsed]:
     try:
-        items = orjson.loads(open_binary(stream).read())
+        items = orjson.loads(document_read(open_binary(stream), "the file"))
     except orjson.JSONDecodeError as exc:
         yield Parsed(source, 1, None, [FieldError("(file)", f"invalid JSON: {exc}")])
+        return
+    except ValueError as exc:  # too large to parse at once
+        yield Parsed(source, 1, None, [FieldError("(file)", str(exc))])
         return
     if not isinstance(items, list):
         yield Parsed(source, 1, None, [FieldError("(file)", "must be a JSON array of records")])

@@ -5,7 +5,7 @@ from pathlib import Path
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.dataio.formats import FORMAT_CHOICES, ReadOptions
+from annotator.dataio.formats import FORMAT_CHOICES, READ_ERRORS, ReadOptions
 from annotator.dataio.formats.pairing import PAIRINGS
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.dataio.jobs import import_job_create
@@ -90,12 +90,17 @@ class Command(BaseCommand):
         if opts["background"]:
             return self._queue(project, path, opts, options)
         started = time.perf_counter()
+        name = "<stdin>" if path is None else str(path)
         try:
             if path is None:
-                summary = self._import(project, sys.stdin.buffer, "<stdin>", opts, options, None)
+                summary = self._import(project, sys.stdin.buffer, name, opts, options, None)
             else:
                 with path.open("rb") as stream:
-                    summary = self._import(project, stream, str(path), opts, options, path)
+                    summary = self._import(project, stream, name, opts, options, path)
+        except READ_ERRORS as exc:  # a truncated or corrupt gzip stream
+            raise CommandError(
+                f"{name}: the file cannot be read: {exc}; nothing was written"
+            ) from None
         except ImportFailed as failure:
             for error in failure.errors:
                 self.stderr.write(str(error))

@@ -1,3 +1,5 @@
+import unicodedata
+
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
@@ -27,10 +29,29 @@ class Command(BaseCommand):
         row = project_report_refresh(project_id=project.pk, n_bootstrap=opts["bootstrap"])
         report = row.report
         if opts["json"]:
-            self.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+            text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+            self.stdout.write(terminal_safe(text, json=True))
         else:
             self.stdout.write(_text(report))
         self.stderr.write(f"report of {project.slug} computed in {row.compute_seconds:.3f}s")
+
+
+def _escaped(char: str, *, json: bool) -> str:
+    if unicodedata.category(char) not in ("Cc", "Cf") or char == "\n":
+        return char
+    code = ord(char)
+    if code < 0x100 and not json:
+        return f"\\x{code:02x}"
+    # UTF-16 units, as JSON writes any character (a pair beyond U+FFFF).
+    units = char.encode("utf-16-be")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
+def terminal_safe(text: str, *, json: bool = False) -> str:
+    """`text` with its control and format characters written as escapes (\\x1b, \\u202e):
+    names come from imported data, and an ESC sequence in a model or annotator name would
+    otherwise drive the reader's terminal. JSON keeps valid (\\u001b inside its strings)."""
+    return "".join(_escaped(char, json=json) for char in text)
 
 
 def _estimate(value: dict | None) -> str:
@@ -78,4 +99,4 @@ def _text(report: dict) -> str:
     lines += ["", f"Annotators flagged: {len(flagged)} of {report['n_annotators']}"]
     for a in flagged:
         lines.append(f"  {a['annotator']}: {'; '.join(a['flags'])}")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)

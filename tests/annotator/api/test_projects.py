@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from annotator.models import Comparison, Membership, Project
@@ -116,6 +117,34 @@ def test_annotators_cannot_filter_on_labels_they_may_not_see(team, clients):
     assert clients["annotator"].get(f"{P}/comparisons/?judge=judge-x").status_code == 403
 
 
+def test_annotators_see_no_gold_status_or_label_count_and_cannot_filter_on_it(team, clients):
+    gold = comparison_with_labels(team.project, "gold", is_gold=True, gold_choice="A")
+    listed = clients["annotator"].get(f"{P}/comparisons/").json()["results"][0]
+    detail = clients["annotator"].get(f"{P}/comparisons/{gold.pk}/").json()
+    by_count = clients["annotator"].get(f"{P}/comparisons/", {"has_human_labels": "true"})
+    as_viewer = clients["viewer"].get(f"{P}/comparisons/{gold.pk}/").json()
+
+    for body in (listed, detail):
+        assert "is_gold" not in body and "labels_done" not in body
+        assert body["external_id"] == "gold"
+    assert by_count.status_code == 400
+    assert by_count.json()["errors"][0]["field"] == "has_human_labels"
+    assert (as_viewer["is_gold"], as_viewer["labels_done"]) == (True, 1)
+
+
+@pytest.mark.parametrize("name", ["has_human_labels", "has_lm_label"])
+@pytest.mark.parametrize("value", ["maybe", "yes please", "2"])
+def test_a_yes_no_filter_with_another_value_is_refused_naming_it(team, clients, name, value):
+    comparison_with_labels(team.project)
+
+    for url in (f"{P}/comparisons/", f"{P}/export"):
+        response = clients["viewer"].get(url, {name: value})
+        assert response.status_code == 400, url
+        assert response.json()["errors"] == [
+            {"line": None, "field": name, "problem": f"Must be true or false, not {value!r}."}
+        ]
+
+
 def test_a_comparisons_labels_depend_on_the_callers_role(team, clients):
     comparison = comparison_with_labels(team.project)
     PlatformLabelFactory(
@@ -163,3 +192,33 @@ def test_comparisons_show_their_messages_read_only(team, clients):
     assert (listed["conv"]["response_a"], listed["conv"]["response_a_messages"]) == ("", None)
     assert detail["response_b_messages"] == tool
     assert listed["text"]["prompt_messages"] is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("lease_minutes", 1_000_000_000_000, "Must be between 1 and 10080."),
+        ("lease_minutes", 0, "Must be between 1 and 10080."),
+        ("labels_per_item", 2**31, "Must be between 1 and 100."),
+        ("qualification_items", 2**15, "Must be between 0 and 1000."),
+        ("qualification_pass_percent", 101, "Must be between 0 and 100."),
+        ("retrain_every", 2**31, "Must be between 0 and 10000000."),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_naming_the_field_and_range(
+    team, clients, field, value, problem
+):
+    response = clients["admin"].patch(f"{P}/", {field: value}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"line": None, "field": field, "problem": problem}]
+    assert clients["annotator"].get(f"{P}/").json()[field] != value
+
+
+def test_the_annotate_page_works_with_the_longest_lease(team, clients, client):
+    ComparisonFactory(project=team.project)
+    patched = clients["admin"].patch(f"{P}/", {"lease_minutes": 10080}, format="json")
+    client.force_login(team.users["annotator"])
+
+    assert patched.status_code == 200
+    assert client.get("/p/proj/annotate/").status_code == 200

@@ -1,5 +1,7 @@
 """The OpenAPI schema: it validates, its docs page works under the site's CSP with no CDN, and
-schemathesis finds no server error anywhere in the API (a bounded number of examples)."""
+schemathesis finds no server error anywhere in the API (a bounded number of examples): each
+operation alone in its examples, coverage and fuzzing phases, and chains of linked operations in
+its stateful phase, with valid and schema-breaking (negative) data. The suite runs them all."""
 
 import re
 
@@ -15,6 +17,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 
 from annotator.api.services import api_token_create
 from tests.annotator.api.helpers import comparison_with_labels, team_create
@@ -65,6 +68,9 @@ def _raw_body(ctx, value) -> bytes:
 
 schema = schemathesis.openapi.from_dict(_schema())
 schema.app = WSGIHandler()
+# Both data modes in every phase: valid requests, and requests that break the schema on purpose
+# (wrong types, out-of-range numbers, unknown enum values, missing fields) that must be 4xx.
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 
 @pytest.fixture
@@ -72,6 +78,9 @@ def token(db, settings):
     settings.ALLOWED_HOSTS = ["*"]
     team = team_create()
     comparison_with_labels(team.project)
+    # Site staff: the stateful phase may create projects and go on from them.
+    team.users["admin"].is_staff = True
+    team.users["admin"].save(update_fields=["is_staff"])
     _, secret = api_token_create(user=team.users["admin"], name="schemathesis")
     # As Django's test client does: keep the test's connection (and transaction) across requests.
     request_started.disconnect(close_old_connections)
@@ -95,3 +104,34 @@ def test_no_request_makes_a_server_error(case, token):
         case.path_parameters["slug"] = "proj"
     response = case.call(headers={"Authorization": f"Bearer {token}"})
     case.validate_response(response, checks=[not_a_server_error])
+
+
+def test_the_generation_covers_every_phase_and_both_data_modes():
+    phases = schema.config.phases
+    assert all(getattr(phases, name).enabled for name in ("examples", "coverage", "fuzzing"))
+    assert set(schema.config.generation.modes) == set(GenerationMode)
+
+
+@pytest.mark.slow
+def test_no_sequence_of_linked_requests_makes_a_server_error(token):
+    """The stateful phase: schemathesis chains operations through the links it infers (a created
+    project's slug into its comparisons, exports, runs...), with valid and invalid data."""
+    assert schema.config.phases.stateful.enabled
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Bearer {token}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[not_a_server_error])
+
+    assert Workflow.bundles, "schemathesis found no links between the API's operations"
+    Workflow.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=5,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
+    )

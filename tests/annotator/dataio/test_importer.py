@@ -1,7 +1,10 @@
 """The import command and service: native format, all-or-nothing errors, duplicates, updates,
 and a large file streamed in flat memory."""
 
+import copy
 import io
+import json
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -9,6 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 from django.test import override_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from annotator.dataio.importer import ImportFailed, comparisons_import
 from annotator.dataio.synthetic import synthetic_jsonl
@@ -484,3 +490,124 @@ def test_a_50_mb_file_imports_with_flat_memory(project, tmp_path):
     assert LMLabel.objects.count() == 2 * n
     # One batch of 500 records is about 1 MB of JSON; the whole file is 50 MB.
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {FILE_MB} MB file"
+
+
+def test_batches_of_long_texts_end_by_their_size_so_memory_stays_flat(
+    project, write_lines, run_import, monkeypatch
+):
+    from annotator.dataio import importer
+
+    monkeypatch.setattr(importer, "BATCH_MAX_CHARS", 1_000_000)
+    text = "x" * 300_000
+    path = write_lines([native(f"c{i}", prompt=text, response_a=text) for i in range(40)])
+
+    tracemalloc.start()
+    try:
+        result = run_import(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert result.ok, result.stderr
+    assert result.summary["created"] == 40
+    # 24 MB of text in all; batches of about 1 MB (a few held at once), not one of 24 MB.
+    assert peak < 20 * 1024**2  # 32 MB when the batch ends by its row count alone
+
+
+# --- Property: whatever the lines hold, an import either succeeds or lists FILE:LINE: field:
+# message errors and writes nothing (issue 18). Lines are random JSON, mutations of a valid
+# record (keys dropped, values of the wrong type, huge integers, deep nesting) and damaged bytes
+# (not UTF-8, truncated). The standard library writes the JSON: it writes what orjson refuses to.
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _deep(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = {"k": [value]}
+    return value
+
+
+@st.composite
+def _mutated_record(draw) -> dict:
+    record = copy.deepcopy(RICH)
+    record["external_id"] = draw(st.sampled_from(["m1", "m2", "rich"]))
+    targets = [
+        (record, list(record)),
+        (record["human_labels"][0], list(record["human_labels"][0])),
+        (record["lm_labels"][0], list(record["lm_labels"][0])),
+    ]
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        obj, keys = draw(st.sampled_from(targets))
+        key = draw(st.sampled_from(keys))
+        change = draw(st.sampled_from(["drop", "json", "huge", "deep"]))
+        if change == "drop":
+            obj.pop(key, None)
+        elif change == "json":
+            obj[key] = draw(_json)
+        elif change == "huge":
+            obj[key] = draw(st.sampled_from([2**63, -(2**63) - 1, 10**30, 2**64, 1e308]))
+        else:
+            obj[key] = _deep(draw(st.integers(min_value=30, max_value=300)))
+    return record
+
+
+@st.composite
+def _line(draw) -> bytes:
+    kind = draw(st.sampled_from(["record", "mutated", "json", "bytes"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=40)).replace(b"\n", b" ")
+    value = (
+        draw(_json) if kind == "json" else draw(_mutated_record()) if kind == "mutated" else RICH
+    )
+    raw = json.dumps(value).encode()
+    damage = draw(st.sampled_from(["none", "none", "latin-1", "truncate"]))
+    if damage == "latin-1":
+        at = draw(st.integers(min_value=0, max_value=len(raw)))
+        raw = raw[:at] + b"\xe9\xff" + raw[at:]
+    elif damage == "truncate":
+        raw = raw[: draw(st.integers(min_value=0, max_value=max(0, len(raw) - 1)))]
+    return raw
+
+
+_ERROR_SHAPE = re.compile(r"fuzz\.jsonl:(\d+): (\S[^\n]*?): (\S.*)", re.DOTALL)
+
+
+@pytest.mark.django_db
+@given(lines=st.lists(_line(), min_size=1, max_size=4))
+@hypothesis_settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_lines_are_imported_or_refused_with_located_errors_and_nothing_written(lines):
+    project = Project.objects.get_or_create(slug="fuzz", defaults={"name": "Fuzz"})[0]
+    before = table_counts()
+    body = b"\n".join(lines) + b"\n"
+    try:
+        summary = comparisons_import(
+            project=project, stream=io.BytesIO(body), source_name="fuzz.jsonl"
+        )
+    except ImportFailed as failure:
+        assert failure.errors and failure.error_count >= len(failure.errors)
+        for error in failure.errors:
+            match = _ERROR_SHAPE.fullmatch(str(error))
+            assert match, str(error)
+            assert 1 <= int(match.group(1)) <= len(lines)
+        assert table_counts() == before
+    else:
+        assert table_counts()[0] == before[0] + summary.created

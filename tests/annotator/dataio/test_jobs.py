@@ -109,3 +109,73 @@ def test_the_command_queues_and_reports_a_job(project, write_lines, settings, tm
     status = io.StringIO()
     call_command("import_status", str(job.pk), stdout=status)
     assert '"status": "succeeded"' in status.getvalue()
+
+
+def _queued(project, body: bytes, settings, tmp_path, name="up.jsonl") -> ImportJob:
+    settings.IMPORT_DIR = tmp_path
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from django.db import transaction
+
+    with transaction.atomic():
+        return import_job_create(project=project, stream=io.BytesIO(body), source_name=name)
+
+
+def test_a_value_the_database_cannot_hold_fails_the_job_with_its_line(project, settings, tmp_path):
+    import json
+
+    body = json.dumps(
+        native("c1", human_labels=[{"annotator": "a", "overall": "A", "guidelines_version": 2**63}])
+    ).encode()
+    job = _queued(project, body + b"\n", settings, tmp_path)
+
+    done = import_job_run(job_id=job.pk)
+
+    assert done.status == "failed"
+    assert done.errors == [
+        "up.jsonl:1: human_labels[0].guidelines_version: must be an integer between 1 and "
+        f"2147483647, not {2**63}"
+    ]
+    assert not list(tmp_path.iterdir())  # the upload and its .progress file are gone
+    assert not Comparison.objects.exists()
+
+
+def test_a_job_that_fails_unexpectedly_ends_failed_and_removes_its_upload(
+    project, settings, tmp_path, monkeypatch
+):
+    job = _queued(project, _lines(RICH).getvalue(), settings, tmp_path)
+    progress_seen = []
+
+    def broken_import(**kwargs):
+        kwargs["stream"].read(10)  # the progress file is written as the upload is read
+        progress_seen.extend(p.name for p in tmp_path.iterdir())
+        raise RuntimeError("a bug in the importer")
+
+    monkeypatch.setattr("annotator.dataio.jobs.comparisons_import", broken_import)
+
+    done = import_job_run(job_id=job.pk)
+
+    assert any(name.endswith(".progress") for name in progress_seen)
+    done.refresh_from_db()
+    assert done.status == "failed"
+    assert done.is_finished and done.finished_at is not None
+    assert done.errors == ["up.jsonl: the import failed: RuntimeError: a bug in the importer"]
+    assert done.error == done.errors[0]
+    assert not list(tmp_path.iterdir())
+    assert not Comparison.objects.exists()
+
+
+def test_a_gzip_bomb_fails_the_job_at_its_line(project, settings, tmp_path):
+    import gzip
+
+    settings.IMPORT_MAX_DECOMPRESSED_BYTES = 1000
+    body = gzip.compress(b'{"external_id": "x", "prompt": "' + b"p" * 10**6 + b'"}\n')
+    job = _queued(project, body, settings, tmp_path, name="bomb.jsonl.gz")
+
+    done = import_job_run(job_id=job.pk)
+
+    assert done.status == "failed"
+    assert done.errors == [
+        "bomb.jsonl.gz:1: (file): the input is over 1000 bytes once decompressed "
+        "(IMPORT_MAX_DECOMPRESSED_BYTES); stopped reading here"
+    ]
+    assert not list(tmp_path.iterdir())

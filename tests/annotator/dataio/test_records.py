@@ -2,10 +2,13 @@
 errors that name the exact place; the content hash of conversations."""
 
 import hashlib
+import json
 
 import pytest
 
 from annotator.dataio.records import content_hash, record_from_native
+from annotator.models import HumanLabel
+from tests.conftest import table_counts
 from tests.import_records import native
 
 CONVERSATION = [
@@ -143,3 +146,144 @@ def test_the_hash_of_messages_ignores_key_order():
     assert content_hash("Hi", "a", "b") != content_hash(
         "Hi", "a", "b", messages=(None, listed, None)
     )
+
+
+# --- Values the database cannot hold, and messages that must not mislead (issue 18): through the
+# command, since the crashes came from writing them.
+
+
+def _label(**fields) -> dict:
+    return native("c1", human_labels=[{"annotator": "ann", "overall": "A", **fields}])
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(2**63, str(2**63)), (2**31, str(2**31)), (10**30, "1e+30"), (0, "0"), (1.5, "1.5")],
+)
+def test_guidelines_version_outside_its_column_is_a_line_error(
+    project, write_lines, run_import, value, shown
+):
+    # The standard library writes what orjson will not (integers over 64 bits).
+    result = run_import(write_lines([native("ok"), json.dumps(_label(guidelines_version=value))]))
+
+    assert not result.ok
+    assert result.error_lines == [
+        f"{result_path(result)}:2: human_labels[0].guidelines_version: must be an integer "
+        f"between 1 and 2147483647, not {shown}"
+    ]
+    assert table_counts() == (0, 0, 0)
+
+
+def test_the_largest_guidelines_version_the_column_holds_is_imported(
+    project, write_lines, run_import
+):
+    result = run_import(write_lines([_label(guidelines_version=2**31 - 1)]))
+
+    assert result.ok, result.stderr
+    assert HumanLabel.objects.get().guidelines_version == 2**31 - 1
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_created_at_that_overflows_in_utc_is_a_line_error(
+    project, write_lines, run_import, stamp
+):
+    result = run_import(write_lines([_label(created_at=stamp)]))
+
+    assert not result.ok
+    assert result.error_lines == [
+        f"{result_path(result)}:1: human_labels[0].created_at: {stamp!r} is out of range "
+        "(in UTC it falls outside years 1 to 9999)"
+    ]
+    assert table_counts() == (0, 0, 0)
+
+
+def test_a_created_at_at_the_edge_of_the_range_is_kept(project, write_lines, run_import):
+    result = run_import(write_lines([_label(created_at="9999-12-31T23:59:59+00:00")]))
+
+    assert result.ok, result.stderr
+    assert HumanLabel.objects.get().created_at.year == 9999
+
+
+def _nested(levels: int):
+    value: object = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_metadata_nested_500_levels_is_refused_with_the_depth_limit(
+    project, write_lines, run_import
+):
+    deep = json.dumps(native("deep", metadata={"x": _nested(500)}))
+
+    result = run_import(write_lines([native("ok"), deep]))
+
+    assert not result.ok
+    assert result.error_lines == [
+        f"{result_path(result)}:2: metadata: nests arrays and objects deeper than 64 levels "
+        "(IMPORT_MAX_JSON_DEPTH)"
+    ]
+    assert table_counts() == (0, 0, 0)
+
+
+def test_the_json_depth_limit_is_a_setting(project, write_lines, run_import, settings):
+    settings.IMPORT_MAX_JSON_DEPTH = 3
+    path = write_lines(
+        [
+            native("ok", metadata={"a": [1]}),
+            native("x", metadata={"a": [[1]]}),
+            native("y", metadata={"a": [[[1]]]}),
+        ]
+    )
+
+    result = run_import(path)
+
+    assert result.error_lines == [
+        f"{path}:3: metadata: nests arrays and objects deeper than 3 levels (IMPORT_MAX_JSON_DEPTH)"
+    ]
+
+
+@pytest.mark.parametrize("key", ["raw_output", "prompt"])
+def test_deep_json_in_other_fields_is_refused_without_a_crash(key, settings):
+    settings.IMPORT_MAX_JSON_DEPTH = 64
+    if key == "raw_output":
+        obj = native("d", lm_labels=[{"judge": "j", "overall": "A", "raw_output": _nested(300)}])
+        where = "lm_labels[0].raw_output"
+    else:
+        obj = native("d", prompt=[{"role": "user", "content": "hi", "extra": _nested(300)}])
+        where = "prompt"
+
+    assert _errors(obj) == [
+        (where, "nests arrays and objects deeper than 64 levels (IMPORT_MAX_JSON_DEPTH)")
+    ]
+
+
+def test_a_contradiction_names_the_choices_as_labels():
+    obj = native("c", lm_labels=[{"judge": "j", "overall": "B", "p_a": 0.9}])
+
+    assert _errors(obj) == [("lm_labels[0].overall", "B contradicts p_a=0.9 (which favours A)")]
+
+
+def test_a_prompt_or_response_over_the_text_limit_is_refused(settings):
+    settings.IMPORT_MAX_TEXT_CHARS = 10
+
+    assert _errors(
+        native(
+            "t",
+            prompt="p" * 11,
+            response_a="a",
+            response_b=[{"role": "assistant", "content": "b" * 11}],
+        )
+    ) == [
+        ("prompt", "is 11 characters long; the limit is 10 (IMPORT_MAX_TEXT_CHARS)"),
+        ("response_b", "is 11 characters long; the limit is 10 (IMPORT_MAX_TEXT_CHARS)"),
+    ]
+    assert (
+        record_from_native(native("t", prompt="p" * 10, response_a="a" * 10, response_b=""))[0]
+        is not None
+    )
+
+
+def result_path(result) -> str:
+    """The file named in the first error line (the test's own temporary file)."""
+    return result.error_lines[0].split(":", 1)[0]

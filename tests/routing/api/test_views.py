@@ -132,8 +132,10 @@ def test_bad_routing_requests_name_the_field(db):
         format="json",
     )
     none = admin.post(f"{P}/routing-runs/", {"strategy": "random"}, format="json")
+    typo = admin.post(f"{P}/routing-runs/", {"strategy": "random", "budget": 1}, format="json")
 
     assert unknown.json()["errors"][0]["field"] == "strategy"
+    assert typo.status_code == 400 and typo.json()["errors"][0]["field"] == "budget"
     assert both.json()["errors"][0]["field"] == "budget_count"
     assert none.status_code == 400 and "needs a budget" in none.json()["errors"][0]["problem"]
     assert not RoutingRun.objects.exists()

@@ -181,3 +181,25 @@ def test_without_a_judge_name_the_primary_judge_else_the_demo_judge_runs(team, a
 
     assert demo.status_code == 201 and demo.json()["judge"] == "smollm2-135m-demo"
     assert primary.status_code == 201 and primary.json()["judge"] == "fake-judge"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("judge-runs/", {"judje": "judge-x"}, "judje"),
+        ("reward-runs/", {"base": "minilm"}, "base"),
+        (
+            "reward-runs/",
+            {"base_model": "minilm", "epochs": 1, "learning_rate": 0.1},
+            "learning_rate",
+        ),
+    ],
+)
+def test_an_unknown_field_in_a_run_request_is_refused_naming_it(team, admin, path, body, field):
+    response = admin.post(f"/api/v1/projects/proj/{path}", body, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == [field]
+    assert errors[0]["problem"].startswith("Unknown field; the fields are: ")
+    assert not JudgeRun.objects.exists() and not RewardModelRun.objects.exists()
