@@ -63,12 +63,16 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 time with any offset Python accepts, compared in UTC (PostgreSQL refuses
     offsets beyond 15:59, and times that leave the calendar in UTC)."""
 
+    def __init__(self, *args, param: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.param = param  # the query parameter, which an error must name (not the field)
+
     def filter(self, qs, value):
         if value is not None:
             try:
                 value = value.astimezone(UTC)
             except OverflowError:
-                raise ValidationError({self.field_name: ["out of range"]}) from None
+                raise ValidationError({self.param: ["out of range"]}) from None
         return super().filter(qs, value)
 
 
@@ -92,8 +96,12 @@ class ComparisonFilter(django_filters.FilterSet):
         ],
         label="Agreement among the human labels.",
     )
-    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", param="created_after"
+    )
+    created_before = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", param="created_before"
+    )
 
     # Filters that reveal other people's or the LM's labels: not for annotators.
     LABEL_FILTERS = ("has_lm_label", "judge", "agreement")

@@ -106,6 +106,11 @@ def test_comparison_filters(team, clients):
     assert _ids(far) == ["labelled", "bare", "split"]
     edge = viewer.get(f"{P}/comparisons/", {"created_before": "9999-12-31T23:59:00-23:00"})
     assert edge.status_code == 400 and edge.json()["errors"][0]["problem"] == "out of range"
+    # ... named as the parameter the user sent, not the field it filters.
+    assert edge.json()["errors"][0]["field"] == "created_before"
+    early = viewer.get(f"{P}/comparisons/", {"created_after": "0001-01-01T00:00:00+05:00"})
+    assert early.status_code == 400
+    assert early.json()["errors"][0]["field"] == "created_after"
     bad = viewer.get(f"{P}/comparisons/?route=sideways")
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "route"
 
