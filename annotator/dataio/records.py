@@ -200,7 +200,9 @@ class _Checker:
     def unknown_keys(self, allowed: frozenset[str]) -> None:
         extra = sorted(set(self.obj) - allowed)
         for key in extra:
-            self.fail(key, f"unknown field; allowed fields are {', '.join(sorted(allowed))}")
+            # An empty or unprintable key is shown quoted, so that the error still names it.
+            shown = key if key.strip() and key.isprintable() else orjson.dumps(key).decode()
+            self.fail(shown, f"unknown field; allowed fields are {', '.join(sorted(allowed))}")
 
     def text(
         self,
