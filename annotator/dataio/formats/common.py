@@ -274,6 +274,23 @@ def _json_problem(raw: bytes) -> str:
     return "invalid JSON"
 
 
+def per_record(convert: Callable[[dict, "ReadOptions"], tuple[dict | None, list]]) -> Reader:
+    """A reader of JSON Lines where each object is one comparison: `convert(obj, options)` gives
+    its native dict or its errors."""
+
+    def read(
+        stream: BinaryIO, source: str, options: ReadOptions, path: Path | None
+    ) -> Iterator[Parsed]:
+        for number, obj, problem in json_objects(stream, source):
+            if problem is not None:
+                yield problem
+                continue
+            native, errors = convert(obj, options)
+            yield Parsed(source, number, native, errors)
+
+    return read
+
+
 def json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, dict, Parsed | None]]:
     """(line number, object, None) per JSON-object line, or (line, None, the failed item)."""
     for number, obj, errors in json_lines(stream, source):

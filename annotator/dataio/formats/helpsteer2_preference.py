@@ -12,16 +12,13 @@ one name per comparison claims nothing across comparisons. `split` and the other
 metadata (`three_most_similar_preferences`, a subset of the annotators' own, is not).
 """
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from annotator.dataio.formats.common import (
     Format,
-    Parsed,
     ReadOptions,
-    json_objects,
     pair_external_id,
+    per_record,
 )
 from annotator.dataio.formats.dataset_fields import (
     kind,
@@ -124,15 +121,7 @@ def preference_native(obj: dict, options: ReadOptions) -> tuple[dict | None, lis
     return native, []
 
 
-def read_helpsteer2_preference(
-    stream: BinaryIO, source: str, options: ReadOptions, path: Path | None
-) -> Iterator[Parsed]:
-    for number, obj, problem in json_objects(stream, source):
-        if problem is not None:
-            yield problem
-            continue
-        native, errors = preference_native(obj, options)
-        yield Parsed(source, number, native, errors)
+read_helpsteer2_preference = per_record(preference_native)
 
 
 FORMAT = Format(

@@ -9,16 +9,11 @@ aspects), and the safer side is kept in metadata as `safer_response` (A or B). S
 categories, severity levels and the other fields stay in metadata as published.
 """
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO
-
 from annotator.dataio.formats.common import (
     Format,
-    Parsed,
     ReadOptions,
-    json_objects,
     pair_external_id,
+    per_record,
 )
 from annotator.dataio.formats.dataset_fields import kind, number_read, others, text_read
 from annotator.dataio.records import FieldError
@@ -67,15 +62,7 @@ def pku_native(obj: dict, options: ReadOptions) -> tuple[dict | None, list[Field
     return native, []
 
 
-def read_pku_saferlhf(
-    stream: BinaryIO, source: str, options: ReadOptions, path: Path | None
-) -> Iterator[Parsed]:
-    for number, obj, problem in json_objects(stream, source):
-        if problem is not None:
-            yield problem
-            continue
-        native, errors = pku_native(obj, options)
-        yield Parsed(source, number, native, errors)
+read_pku_saferlhf = per_record(pku_native)
 
 
 FORMAT = Format(

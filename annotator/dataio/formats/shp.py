@@ -9,16 +9,11 @@ much (`score_A`, `score_B` and `score_ratio` stay in metadata with `post_id`, `d
 has several pairs), or a hash of the texts where those are missing.
 """
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO
-
 from annotator.dataio.formats.common import (
     Format,
-    Parsed,
     ReadOptions,
-    json_objects,
     pair_external_id,
+    per_record,
 )
 from annotator.dataio.formats.dataset_fields import (
     kind,
@@ -64,15 +59,7 @@ def shp_native(obj: dict, options: ReadOptions) -> tuple[dict | None, list[Field
     }, []
 
 
-def read_shp(
-    stream: BinaryIO, source: str, options: ReadOptions, path: Path | None
-) -> Iterator[Parsed]:
-    for number, obj, problem in json_objects(stream, source):
-        if problem is not None:
-            yield problem
-            continue
-        native, errors = shp_native(obj, options)
-        yield Parsed(source, number, native, errors)
+read_shp = per_record(shp_native)
 
 
 FORMAT = Format(

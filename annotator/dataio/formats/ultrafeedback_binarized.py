@@ -10,13 +10,11 @@ it. The A/B order is drawn from the id, `<prompt_id>-<hash of the two responses>
 """
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
-from annotator.dataio.formats.common import Format, Parsed, ReadOptions, chosen_is_b, json_objects
+from annotator.dataio.formats.common import Format, ReadOptions, chosen_is_b, per_record
 from annotator.dataio.formats.dataset_fields import (
     gap_label,
     kind,
@@ -131,15 +129,7 @@ def binarized_native(obj: dict, options: ReadOptions) -> tuple[dict | None, list
     }, []
 
 
-def read_ultrafeedback_binarized(
-    stream: BinaryIO, source: str, options: ReadOptions, path: Path | None
-) -> Iterator[Parsed]:
-    for number, obj, problem in json_objects(stream, source):
-        if problem is not None:
-            yield problem
-            continue
-        native, errors = binarized_native(obj, options)
-        yield Parsed(source, number, native, errors)
+read_ultrafeedback_binarized = per_record(binarized_native)
 
 
 FORMAT = Format(
